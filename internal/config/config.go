@@ -1,0 +1,387 @@
+// Package config holds ukdump's one configuration type: TOML parsing, defaults,
+// validation, and the ukdump.* overrides read from the capture kernel's command line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole capture configuration, baked into the image as
+// /etc/ukdump/ukdump.toml.
+type Config struct {
+	// Host names the dump directory (<host>-<crash time>); default: the
+	// crashed kernel's node name from VMCOREINFO is not available, so "ukdump"
+	// unless set here or by ukdump.host= on the command line.
+	Host      string    `toml:"host"`
+	Collect   Collect   `toml:"collect"`
+	Targets   []Target  `toml:"target"`
+	Network   Network   `toml:"network"`
+	Action    Action    `toml:"action"`
+	Retention Retention `toml:"retention"`
+	// Debug turns on verbose logging in the capture environment.
+	Debug bool `toml:"debug"`
+}
+
+// Collect says how the dump is written.
+type Collect struct {
+	// Format is "elf" (default for now: a plain ELF copy). "kdump" and "flat"
+	// are reserved for the collector and refused until it lands.
+	Format string `toml:"format"`
+	// Compression applies to the kdump format; "none" for elf.
+	Compression string `toml:"compression"`
+	// Exclude lists page classes to leave out; empty means a full dump.
+	Exclude []string `toml:"exclude"`
+	// DumpLevel is makedumpfile's -d N; Exclude and DumpLevel are alternatives.
+	DumpLevel int `toml:"dump_level"`
+	// Dmesg writes vmcore-dmesg.txt beside the dump.
+	Dmesg bool `toml:"dmesg"`
+}
+
+// Target is one place a dump may be saved; targets are tried in order.
+type Target struct {
+	// Device selects a local disk: UUID=…, LABEL=…, PARTUUID=… or /dev/….
+	Device string `toml:"device"`
+	// Path is the directory on the target under which dump directories are made.
+	Path string `toml:"path"`
+	// FSType is the file system to mount; empty means detect it.
+	FSType string `toml:"fstype"`
+	// MountOptions are passed to mount(2) as data.
+	MountOptions string `toml:"mount_options"`
+	// URL selects a network target: sftp://user@host[:port]/path or scp://…
+	URL                   string `toml:"url"`
+	Identity              string `toml:"identity"`
+	KnownHosts            string `toml:"known_hosts"`
+	InsecureIgnoreHostKey bool   `toml:"insecure_ignore_host_key"`
+	// WaitDevice bounds the wait for the device to appear (default 60s).
+	WaitDevice Duration `toml:"wait_device"`
+}
+
+// Network configures bring-up for network targets.
+type Network struct {
+	Interface string   `toml:"interface"`
+	Mode      string   `toml:"mode"`
+	Address   string   `toml:"address"`
+	Gateway   string   `toml:"gateway"`
+	DNS       []string `toml:"dns"`
+}
+
+// Action says what happens at the end of a capture.
+type Action struct {
+	// Final runs after a saved dump, or when there is no dump: reboot (default), poweroff, halt, shell.
+	Final string `toml:"final"`
+	// Failure runs when the dump could not be saved (default reboot).
+	Failure string `toml:"failure"`
+	// Deadline ends a capture that has not finished in time (default 30m).
+	Deadline Duration `toml:"deadline"`
+}
+
+// Retention limits what is kept on each target.
+type Retention struct {
+	// Keep is the number of dumps kept per target, this one included; 0 keeps all.
+	Keep int `toml:"keep"`
+	// MinFree is the space a target must have before writing (e.g. "1GiB").
+	MinFree Size `toml:"min_free"`
+}
+
+// Duration is a time.Duration written as "30s", "5m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("bad duration %q (want e.g. 90s, 30m)", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Size is a byte count written as "512MiB", "1GiB", "1G" or a plain number.
+type Size int64
+
+// UnmarshalText parses a size with an optional binary or decimal suffix.
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// MarshalText writes the size as a plain byte count.
+func (s Size) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(s), 10)), nil }
+
+// ParseSize parses "123", "4k", "512MiB", "1G", "2GB".
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
+		i--
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 512MiB, 1GiB)", s)
+	}
+	mult := map[string]int64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kib": 1 << 10, "kb": 1000,
+		"m": 1 << 20, "mib": 1 << 20, "mb": 1000 * 1000,
+		"g": 1 << 30, "gib": 1 << 30, "gb": 1000 * 1000 * 1000,
+		"t": 1 << 40, "tib": 1 << 40, "tb": 1000 * 1000 * 1000 * 1000,
+	}[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if mult == 0 {
+		return 0, fmt.Errorf("bad size %q: unknown unit %q (want B, KiB, MiB, GiB, TiB)", s, t[i:])
+	}
+	return n * mult, nil
+}
+
+// Final actions.
+const (
+	ActionReboot   = "reboot"
+	ActionPoweroff = "poweroff"
+	ActionHalt     = "halt"
+	ActionShell    = "shell"
+)
+
+// Default returns the configuration used for fields a file leaves out.
+func Default() Config {
+	return Config{
+		Collect: Collect{Format: "elf", Compression: "none", Dmesg: true},
+		Action:  Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
+	}
+}
+
+// Parse reads a TOML config over the defaults and validates it.
+func Parse(data []byte) (*Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("config: unknown key(s) %s", strings.Join(keys, ", "))
+	}
+	c.fill()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Marshal writes the config as TOML.
+func (c *Config) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, fmt.Errorf("config: encode: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func (c *Config) fill() {
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		if t.Device != "" && t.Path == "" {
+			t.Path = "/"
+		}
+		if t.WaitDevice.Duration == 0 {
+			t.WaitDevice.Duration = 60 * time.Second
+		}
+	}
+	if c.Network.Interface == "" {
+		c.Network.Interface = "auto"
+	}
+	if c.Network.Mode == "" {
+		c.Network.Mode = "dhcp"
+	}
+}
+
+// IsNetwork reports whether the target saves over the network.
+func (t Target) IsNetwork() bool { return t.URL != "" }
+
+// String names the target in log lines.
+func (t Target) String() string {
+	if t.IsNetwork() {
+		return t.URL
+	}
+	return t.Device + ":" + t.Path
+}
+
+var validActions = []string{ActionReboot, ActionPoweroff, ActionHalt, ActionShell}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks every field and names the first bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Host != "" && strings.ContainsAny(c.Host, "/ \t\n") {
+		bad("host", "%q must not contain '/' or spaces", c.Host)
+	}
+	switch c.Collect.Format {
+	case "elf":
+		if c.Collect.Compression != "none" && c.Collect.Compression != "" {
+			bad("collect.compression", "%q is not possible with format \"elf\" (want none)", c.Collect.Compression)
+		}
+	case "kdump", "flat":
+		bad("collect.format", "%q is not implemented yet in this version (want elf)", c.Collect.Format)
+	default:
+		bad("collect.format", "unsupported format %q (want elf)", c.Collect.Format)
+	}
+	if len(c.Collect.Exclude) > 0 || c.Collect.DumpLevel != 0 {
+		bad("collect.exclude", "page filtering is not implemented yet in this version (remove exclude and dump_level for a full dump)")
+	}
+	if len(c.Targets) == 0 {
+		bad("target", "no [[target]] configured (want at least one, e.g. device = \"LABEL=crashdump\")")
+	}
+	for i, t := range c.Targets {
+		f := fmt.Sprintf("target[%d]", i)
+		switch {
+		case t.Device != "" && t.URL != "":
+			bad(f, "set either device or url, not both")
+		case t.URL != "":
+			if err := checkURL(t.URL); err != nil {
+				bad(f+".url", "%v", err)
+			} else {
+				bad(f+".url", "network targets are not implemented yet in this version (want a device target)")
+			}
+		case t.Device != "":
+			if err := checkDevice(t.Device); err != nil {
+				bad(f+".device", "%v", err)
+			}
+			if !strings.HasPrefix(t.Path, "/") || strings.Contains(t.Path, "..") {
+				bad(f+".path", "%q must be an absolute path without '..'", t.Path)
+			}
+		default:
+			bad(f, "needs device = \"LABEL=…\" (or UUID=, PARTUUID=, /dev/…) or url = \"sftp://…\"")
+		}
+		if t.WaitDevice.Duration < 0 {
+			bad(f+".wait_device", "must not be negative")
+		}
+	}
+	if !oneOf(c.Action.Final, validActions...) {
+		bad("action.final", "unsupported action %q (want %s)", c.Action.Final, strings.Join(validActions, ", "))
+	}
+	if !oneOf(c.Action.Failure, validActions...) {
+		bad("action.failure", "unsupported action %q (want %s)", c.Action.Failure, strings.Join(validActions, ", "))
+	}
+	if c.Action.Deadline.Duration <= 0 {
+		bad("action.deadline", "must be positive (e.g. \"30m\")")
+	}
+	if c.Retention.Keep < 0 {
+		bad("retention.keep", "must not be negative (0 keeps every dump)")
+	}
+	if c.Retention.MinFree < 0 {
+		bad("retention.min_free", "must not be negative")
+	}
+	if !oneOf(c.Network.Mode, "dhcp", "static") {
+		bad("network.mode", "unsupported mode %q (want dhcp, static)", c.Network.Mode)
+	}
+	return errors.Join(errs...)
+}
+
+func checkDevice(s string) error {
+	kind, v, ok := strings.Cut(s, "=")
+	if !ok {
+		if !strings.HasPrefix(s, "/dev/") || len(s) <= len("/dev/") {
+			return fmt.Errorf("%q is not UUID=…, LABEL=…, PARTUUID=… or /dev/…", s)
+		}
+		return nil
+	}
+	switch kind {
+	case "UUID", "LABEL", "PARTUUID":
+		if v == "" {
+			return fmt.Errorf("%q has an empty %s", s, kind)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q: unknown selector %q (want UUID, LABEL, PARTUUID or a /dev/ path)", s, kind)
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("bad url %q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "sftp", "scp":
+	default:
+		return fmt.Errorf("unsupported scheme %q (want sftp, scp)", u.Scheme)
+	}
+	if u.Hostname() == "" || u.User.Username() == "" {
+		return fmt.Errorf("%q needs user@host", s)
+	}
+	return nil
+}
+
+// ApplyCmdline applies ukdump.* overrides from a kernel command line:
+// ukdump.target=DEVICE[:PATH] (replaces the target list), ukdump.action=ACTION
+// (final), ukdump.failure=ACTION, ukdump.deadline=DURATION, ukdump.host=NAME,
+// ukdump.debug=1. It returns the overrides it applied, for the log.
+func (c *Config) ApplyCmdline(cmdline string) ([]string, error) {
+	var applied []string
+	for _, w := range strings.Fields(cmdline) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok || !strings.HasPrefix(k, "ukdump.") {
+			if w == "ukdump.debug" {
+				c.Debug = true
+				applied = append(applied, w)
+			}
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		switch strings.TrimPrefix(k, "ukdump.") {
+		case "target":
+			dev, p, _ := strings.Cut(v, ":")
+			if p == "" {
+				p = "/"
+			}
+			c.Targets = []Target{{Device: dev, Path: p, WaitDevice: Duration{60 * time.Second}}}
+		case "action":
+			c.Action.Final = v
+		case "failure":
+			c.Action.Failure = v
+		case "deadline":
+			var d Duration
+			if err := d.UnmarshalText([]byte(v)); err != nil {
+				return applied, fmt.Errorf("cmdline: %s: %w", w, err)
+			}
+			c.Action.Deadline = d
+		case "host":
+			c.Host = v
+		case "debug":
+			c.Debug = v != "0" && v != "false"
+		default:
+			return applied, fmt.Errorf("cmdline: unknown override %q (want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug)", k)
+		}
+		applied = append(applied, w)
+	}
+	if err := c.Validate(); err != nil {
+		return applied, fmt.Errorf("after command-line overrides %v: %w", applied, err)
+	}
+	return applied, nil
+}

@@ -1,0 +1,104 @@
+package vmcore
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// WindowSize is the size of the mmap windows used to read /proc/vmcore.
+// Under QEMU TCG, mmap reads ran at 4.1 GB/s against 114 MB/s for read()
+// (every read() page goes through ioremap): DESIGN.md.
+const WindowSize = 4 << 20
+
+// File reads a core file through mmap windows, falling back to pread when the
+// file cannot be mapped.
+type File struct {
+	f    *os.File
+	size int64
+
+	mu     sync.Mutex
+	win    []byte
+	winOff int64
+	// Mmap is false once mapping failed; reads then use pread.
+	Mmap bool
+}
+
+// OpenFile opens a core file (e.g. /proc/vmcore) for reading.
+func OpenFile(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &File{f: f, size: fi.Size(), Mmap: true}, nil
+}
+
+// Size is the file's size.
+func (f *File) Size() int64 { return f.size }
+
+// Name is the file's path.
+func (f *File) Name() string { return f.f.Name() }
+
+// ReadAt reads from the current window, mapping a new one when needed.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for n < len(p) && off+int64(n) < f.size {
+		pos := off + int64(n)
+		if !f.Mmap {
+			m, err := f.f.ReadAt(p[n:], pos)
+			return n + m, err
+		}
+		if f.win == nil || pos < f.winOff || pos >= f.winOff+int64(len(f.win)) {
+			if err := f.remap(pos); err != nil {
+				f.Mmap = false
+				continue
+			}
+		}
+		n += copy(p[n:], f.win[pos-f.winOff:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *File) remap(pos int64) error {
+	if f.win != nil {
+		if err := unix.Munmap(f.win); err != nil {
+			return fmt.Errorf("munmap %s: %w", f.f.Name(), err)
+		}
+		f.win = nil
+	}
+	start := pos &^ (WindowSize - 1)
+	length := min(int64(WindowSize), f.size-start)
+	b, err := unix.Mmap(int(f.f.Fd()), start, int(length), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mmap %s at %#x: %w", f.f.Name(), start, err)
+	}
+	f.win, f.winOff = b, start
+	return nil
+}
+
+// Close unmaps and closes the file.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.win != nil {
+		unix.Munmap(f.win) //nolint:errcheck // closing anyway; the fd close reports errors
+		f.win = nil
+	}
+	return f.f.Close()
+}
