@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/ukdump/ukdump/internal/blkid"
 )
 
 // Config is the whole capture configuration, baked into the image as
@@ -305,21 +307,8 @@ func (c *Config) Validate() error {
 }
 
 func checkDevice(s string) error {
-	kind, v, ok := strings.Cut(s, "=")
-	if !ok {
-		if !strings.HasPrefix(s, "/dev/") || len(s) <= len("/dev/") {
-			return fmt.Errorf("%q is not UUID=…, LABEL=…, PARTUUID=… or /dev/…", s)
-		}
-		return nil
-	}
-	switch kind {
-	case "UUID", "LABEL", "PARTUUID":
-		if v == "" {
-			return fmt.Errorf("%q has an empty %s", s, kind)
-		}
-		return nil
-	}
-	return fmt.Errorf("%q: unknown selector %q (want UUID, LABEL, PARTUUID or a /dev/ path)", s, kind)
+	_, _, err := blkid.ParseSpec(s)
+	return err
 }
 
 func checkURL(s string) error {

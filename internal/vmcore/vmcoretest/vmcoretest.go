@@ -3,6 +3,7 @@ package vmcoretest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -83,4 +84,58 @@ func (c Core) WriteFile(path string) (*vmcore.Image, error) {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return im, f.Close()
+}
+
+// Oldmem builds a fake physical memory with the kernel's elfcorehdr
+// layout: one PT_NOTE per CPU buffer (terminated, larger than its content),
+// the VMCOREINFO note, and PT_LOADs whose p_offset is the physical address:
+// 0x80000 bytes at 0x100000 and 0x200000 bytes at 0x300800. It returns the
+// memory and the address of the ELF header (elfcorehdr=).
+func Oldmem() (mem []byte, hdr uint64) {
+	mem = make([]byte, 8<<20)
+	for i := range mem {
+		mem[i] = byte(i*7 + i>>12)
+	}
+	le := binary.LittleEndian
+	note := func(at int, name string, typ uint32, desc []byte) {
+		clear(mem[at : at+4096])
+		le.PutUint32(mem[at:], uint32(len(name)+1))
+		le.PutUint32(mem[at+4:], uint32(len(desc)))
+		le.PutUint32(mem[at+8:], typ)
+		copy(mem[at+12:], name)
+		o := at + 12 + (len(name)+1+3)&^3
+		copy(mem[o:], desc)
+		// followed by a zero note header: the terminator
+	}
+	prs := make([]byte, 336)
+	prs[0] = 0xaa
+	note(0x10000, "CORE", 1, prs)
+	note(0x11000, "CORE", 1, prs)
+	note(0x12000, "VMCOREINFO", 0, []byte(Info))
+
+	hdr = 0x20000
+	clear(mem[hdr : hdr+4096])
+	phs := []vmcore.Phdr{
+		{Type: 4, Offset: 0x10000, Paddr: 0x10000, Filesz: 1024, Memsz: 1024},
+		{Type: 4, Offset: 0x11000, Paddr: 0x11000, Filesz: 1024, Memsz: 1024},
+		{Type: 4, Offset: 0x12000, Paddr: 0x12000, Filesz: 4096, Memsz: 4096},
+		{Type: 1, Offset: 0x100000, Paddr: 0x100000, Vaddr: 0xffffffff81000000, Filesz: 0x80000, Memsz: 0x80000},
+		{Type: 1, Offset: 0x300800, Paddr: 0x300800, Vaddr: 0xffff888000300800, Filesz: 0x200000, Memsz: 0x200000},
+	}
+	copy(mem[hdr:], "\x7fELF\x02\x01\x01")
+	le.PutUint16(mem[hdr+16:], 4)
+	le.PutUint16(mem[hdr+18:], 62)
+	le.PutUint64(mem[hdr+32:], 64)
+	le.PutUint16(mem[hdr+54:], 56)
+	le.PutUint16(mem[hdr+56:], uint16(len(phs)))
+	for i, p := range phs {
+		b := mem[int(hdr)+64+i*56:]
+		le.PutUint32(b[0:], p.Type)
+		le.PutUint64(b[8:], p.Offset)
+		le.PutUint64(b[16:], p.Vaddr)
+		le.PutUint64(b[24:], p.Paddr)
+		le.PutUint64(b[32:], p.Filesz)
+		le.PutUint64(b[40:], p.Memsz)
+	}
+	return mem, hdr
 }

@@ -1,0 +1,324 @@
+// Package initramfs assembles the ukdump capture initramfs: busybox, links,
+// init, config, device nodes and kernel modules, as a reproducible newc cpio.
+package initramfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/ulikunitz/xz"
+)
+
+// Compression is the compression of the cpio archive.
+type Compression string
+
+// Compressions the kernel can unpack an initramfs from (CONFIG_RD_*).
+const (
+	Gzip Compression = "gzip" // deflate at best compression; the default
+	Zstd Compression = "zstd" // zstd at its best level, 8 MiB window, like the kernel's own zstd -19
+	XZ   Compression = "xz"   // CRC32 check and 1 MiB dictionary, as the kernel's xz decoder wants
+	None Compression = "none" // the plain cpio
+)
+
+// Image paths the capture program relies on.
+const (
+	ConfigPath      = "etc/ukdump/ukdump.toml"
+	ModulesLoadPath = "etc/ukdump/modules.load"
+	InitTarget      = "bbin/capture"
+)
+
+// DefaultCommands returns the busybox commands linked into bbin when
+// Opts.Commands is empty.
+func DefaultCommands() []string {
+	return []string{"capture", "ukdump", "gosh", "ls", "cat", "cp", "mount", "umount", "dmesg", "ip", "ps", "df", "sync", "mkdir", "rm", "mv", "free", "uname"}
+}
+
+// File is an extra file for the image, such as an SSH key.
+type File struct {
+	// Src is a host path to read; ignored if Data is not nil.
+	Src string
+	// Data is the file's contents.
+	Data []byte
+	// Dst is the path in the image, e.g. "etc/ukdump/id_ed25519".
+	// Missing parent directories are created with mode 0755.
+	Dst string
+	// Mode holds the permission bits; 0 means 0600.
+	Mode os.FileMode
+}
+
+// Opts describes a capture image. Only Busybox is required.
+type Opts struct {
+	// Busybox is the path of the prebuilt gobusybox binary, written to bbin/bb.
+	Busybox string
+	// Commands are the busybox's commands, linked as bbin/<name> -> bb. The
+	// binary cannot tell which it has, so the caller says. "capture" is
+	// always linked, as init points at it. Default: DefaultCommands().
+	Commands []string
+	// ConfigTOML is written to ConfigPath with mode 0600.
+	ConfigTOML []byte
+	// Files are extra files.
+	Files []File
+	// KernelVersion is the capture kernel's version, whose modules are
+	// added. Required if any modules are.
+	KernelVersion string
+	// ModulesDir is where the modules are read from.
+	// Default: /lib/modules/<KernelVersion>.
+	ModulesDir string
+	// Modules are module names or aliases to add with their dependencies;
+	// one missing from the kernel is an error.
+	Modules []string
+	// OptionalModules are added like Modules, but one missing from the
+	// kernel is skipped with a warning in Result.Warnings. Meant for
+	// DefaultModules.
+	OptionalModules []string
+	// Compression defaults to Gzip.
+	Compression Compression
+	// MTime is the modification time of every record, in seconds since
+	// the epoch (the cmd layer passes SOURCE_DATE_EPOCH). Default: 0.
+	MTime int64
+}
+
+// Result describes a built image.
+type Result struct {
+	// Size is the number of bytes written; UncompressedSize that of the cpio.
+	Size, UncompressedSize int64
+	// Modules are the names of the modules in the image, in load order.
+	Modules []string
+	// Warnings list optional modules skipped because the kernel lacks them.
+	Warnings []string
+}
+
+// Build writes the capture image described by o to w. It:
+//   - writes the busybox as bbin/bb, links bbin/<command> -> bb, bin -> bbin
+//     and init -> bbin/capture (gobusybox dispatches on the last symlink);
+//   - creates dev, proc, sys, tmp, etc, etc/ukdump (0700), mnt, var and
+//     lib/modules/<kver> (0755), and the device nodes dev/console,
+//     dev/null, dev/kmsg and dev/tty;
+//   - writes ConfigTOML and Files;
+//   - resolves Modules and OptionalModules with ResolveModules semantics,
+//     copies each module to lib/modules/<kver>/<path in modules.dep> and
+//     lists those paths (relative to the image root) in load order in
+//     ModulesLoadPath;
+//   - writes the records sorted by name, with mtime MTime, uid and gid 0
+//     and inode numbers by position, then compresses them. The same inputs
+//     give the same bytes.
+func Build(w io.Writer, o Opts) (Result, error) {
+	var res Result
+	if o.Busybox == "" {
+		return res, errors.New("initramfs: no busybox binary given")
+	}
+	if o.MTime < 0 || o.MTime > math.MaxUint32 {
+		return res, fmt.Errorf("initramfs: mtime %d does not fit a newc header", o.MTime)
+	}
+	if strings.Contains(o.KernelVersion, "/") {
+		return res, fmt.Errorf("initramfs: invalid kernel version %q", o.KernelVersion)
+	}
+	if o.Compression == "" {
+		o.Compression = Gzip
+	}
+	if !slices.Contains([]Compression{Gzip, Zstd, XZ, None}, o.Compression) {
+		return res, fmt.Errorf("initramfs: unknown compression %q (want gzip, zstd, xz or none)", o.Compression)
+	}
+	if len(o.Commands) == 0 {
+		o.Commands = DefaultCommands()
+	}
+
+	img := image{}
+	for _, d := range []string{"bbin", "dev", "proc", "sys", "tmp", "etc", "mnt", "var", "lib", "lib/modules"} {
+		img.add(cpio.Directory(d, 0o755))
+	}
+	img.add(cpio.Directory("etc/ukdump", 0o700))
+	img.add(cpio.CharDev("dev/console", 0o600, 5, 1))
+	img.add(cpio.CharDev("dev/tty", 0o666, 5, 0))
+	img.add(cpio.CharDev("dev/null", 0o666, 1, 3))
+	img.add(cpio.CharDev("dev/kmsg", 0o644, 1, 11))
+	img.add(cpio.Symlink("bin", "bbin"))
+	img.add(cpio.Symlink("init", InitTarget))
+
+	bb, err := os.ReadFile(o.Busybox)
+	if err != nil {
+		return res, fmt.Errorf("initramfs: reading busybox: %w", err)
+	}
+	img.add(file("bbin/bb", bb, 0o755))
+	for _, c := range append([]string{path.Base(InitTarget)}, o.Commands...) {
+		if c == "" || c == "bb" || strings.ContainsAny(c, "/") {
+			return res, fmt.Errorf("initramfs: invalid busybox command name %q", c)
+		}
+		if _, ok := img["bbin/"+c]; !ok {
+			img.add(cpio.Symlink("bbin/"+c, "bb"))
+		}
+	}
+	img.add(file(ConfigPath, o.ConfigTOML, 0o600))
+
+	mods, warnings, err := modules(o)
+	if err != nil {
+		return res, err
+	}
+	res.Warnings = warnings
+	kdir := path.Join("lib/modules", o.KernelVersion)
+	img.add(cpio.Directory(kdir, 0o755))
+	var load strings.Builder
+	for _, m := range mods {
+		data, err := os.ReadFile(filepath.Join(modulesDir(o), m.Path))
+		if err != nil {
+			return res, fmt.Errorf("initramfs: reading module %s: %w", m.Name, err)
+		}
+		img.add(file(path.Join(kdir, m.Path), data, 0o644))
+		load.WriteString(path.Join(kdir, m.Path) + "\n")
+		res.Modules = append(res.Modules, m.Name)
+	}
+	img.add(file(ModulesLoadPath, []byte(load.String()), 0o644))
+
+	for _, f := range o.Files {
+		dst := cpio.Normalize(f.Dst)
+		if dst == "." || dst == ".." || strings.HasPrefix(dst, "../") {
+			return res, fmt.Errorf("initramfs: invalid destination %q for %q", f.Dst, f.Src)
+		}
+		data := f.Data
+		if data == nil {
+			if data, err = os.ReadFile(f.Src); err != nil {
+				return res, fmt.Errorf("initramfs: reading extra file: %w", err)
+			}
+		}
+		mode := f.Mode.Perm()
+		if mode == 0 {
+			mode = 0o600
+		}
+		if _, ok := img[dst]; ok {
+			return res, fmt.Errorf("initramfs: extra file %s is already in the image", dst)
+		}
+		img.add(file(dst, data, uint64(mode)))
+	}
+
+	cw := &countWriter{w: w}
+	zw, err := compressor(cw, o.Compression)
+	if err != nil {
+		return res, err
+	}
+	uw := &countWriter{w: zw}
+	if err := img.write(uw, uint64(o.MTime)); err != nil {
+		zw.Close() // only to free the encoder: the write error is the one to report
+		return res, err
+	}
+	if err := zw.Close(); err != nil {
+		return res, fmt.Errorf("initramfs: closing %s compressor: %w", o.Compression, err)
+	}
+	res.Size, res.UncompressedSize = cw.n, uw.n
+	return res, nil
+}
+
+// modules resolves o's modules, returning the optional ones the kernel lacks
+// as warnings.
+func modules(o Opts) ([]Module, []string, error) {
+	if len(o.Modules)+len(o.OptionalModules) == 0 {
+		return nil, nil, nil
+	}
+	if o.KernelVersion == "" {
+		return nil, nil, errors.New("initramfs: modules requested but no kernel version given")
+	}
+	idx, err := loadIndex(modulesDir(o), o.KernelVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := slices.Clone(o.Modules)
+	var warnings []string
+	for _, n := range o.OptionalModules {
+		if idx.has(n) {
+			names = append(names, n)
+		} else {
+			warnings = append(warnings, fmt.Sprintf("module %q not found in %s (kernel %s), skipped", n, filepath.Join(idx.dir, "modules.dep"), o.KernelVersion))
+		}
+	}
+	mods, err := idx.resolve(names)
+	return mods, warnings, err
+}
+
+func modulesDir(o Opts) string {
+	if o.ModulesDir != "" {
+		return o.ModulesDir
+	}
+	return filepath.Join("/lib/modules", o.KernelVersion)
+}
+
+func file(name string, data []byte, perm uint64) cpio.Record {
+	return cpio.StaticRecord(data, cpio.Info{Name: name, Mode: cpio.S_IFREG | perm})
+}
+
+// image maps normalised record names to records.
+type image map[string]cpio.Record
+
+func (img image) add(r cpio.Record) { img[r.Name] = r }
+
+// write writes img as newc to w: parents are created as 0755 directories,
+// records are sorted by name (so parents come first) and given mtime,
+// uid/gid 0 and inode numbers in that order.
+func (img image) write(w io.Writer, mtime uint64) error {
+	for name := range img {
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			r, ok := img[d]
+			if !ok {
+				img.add(cpio.Directory(d, 0o755))
+			} else if r.Mode&cpio.S_IFMT != cpio.S_IFDIR {
+				return fmt.Errorf("initramfs: %s: parent %s is not a directory", name, d)
+			}
+		}
+	}
+	names := slices.Sorted(maps.Keys(img))
+	rw := cpio.Newc.Writer(w)
+	for i, n := range names {
+		r := img[n]
+		r.Ino, r.MTime, r.UID, r.GID, r.NLink = uint64(i+1), mtime, 0, 0, 1
+		if r.Mode&cpio.S_IFMT == cpio.S_IFDIR {
+			r.NLink = 2
+		}
+		if err := rw.WriteRecord(r); err != nil {
+			return fmt.Errorf("initramfs: writing cpio record %s: %w", n, err)
+		}
+	}
+	if err := cpio.WriteTrailer(rw); err != nil {
+		return fmt.Errorf("initramfs: writing cpio trailer: %w", err)
+	}
+	return nil
+}
+
+// compressor returns a deterministic compressing writer for c.
+func compressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+	switch c {
+	case Gzip:
+		// A zero Header has no name and mtime 0.
+		return gzip.NewWriterLevel(w, gzip.BestCompression)
+	case Zstd:
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	case XZ:
+		return xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}.NewWriter(w)
+	case None:
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("initramfs: unknown compression %q", c)
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,561 @@
+// Package capture is the program the capture kernel runs: it finds the
+// crashed kernel's memory, saves it to the first target that works, writes
+// the side files, and ends with the configured action — always.
+//
+// Nothing here assumes it is PID 1: the root directory, the clock, mounting,
+// module loading and the final action are injected (Env), so the whole flow
+// runs in tests against a fake root.
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ukdump/ukdump/internal/blkid"
+	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/target"
+	"github.com/ukdump/ukdump/internal/vmcore"
+)
+
+// Results printed on the final line, "ukdump: result=<result> …".
+const (
+	ResultSaved  = "saved"
+	ResultFailed = "failed"
+	ResultNoDump = "nodump"
+)
+
+// ConfigPath is where the image holds the config, relative to the root.
+const ConfigPath = "etc/ukdump/ukdump.toml"
+
+// ModulesLoadPath lists the modules to load, in order, relative to the root.
+const ModulesLoadPath = "etc/ukdump/modules.load"
+
+// Env is everything the capture touches outside its own memory.
+type Env struct {
+	// Root is the root directory ("/" in the capture kernel).
+	Root string
+	// Console receives the log (the serial console in the capture kernel).
+	Console io.Writer
+	// Kmsg, if set, also receives the log (/dev/kmsg), at debug level.
+	Kmsg io.Writer
+	// Now is the clock.
+	Now func() time.Time
+	// Mount and Unmount mount file systems (unix.Mount, unix.Unmount).
+	Mount   target.MountFunc
+	Unmount target.UnmountFunc
+	// LoadModule loads one kernel module file (finit_module).
+	LoadModule func(path string) error
+	// Version is ukdump's version, recorded in the manifest.
+	Version string
+	// ProgressEvery is how often progress is printed (default 5s).
+	ProgressEvery time.Duration
+	// Grace is how long after the deadline a hung capture is abandoned (default 30s).
+	Grace time.Duration
+}
+
+// Outcome is how a capture ended and what to do now.
+type Outcome struct {
+	Result string
+	// Action is the final action to take: reboot, poweroff, halt or shell.
+	Action string
+	// Dir is the dump directory on the target that saved it.
+	Dir    string
+	Target string
+	Err    error
+}
+
+// capture is one run.
+type capture struct {
+	env   Env
+	cfg   *config.Config
+	log   *logger
+	start time.Time
+	// cmdline is the capture kernel's command line.
+	cmdline string
+}
+
+// Run performs a capture and returns its outcome; it never panics and
+// returns by the configured deadline (plus Grace) even if a step hangs.
+func Run(env Env) Outcome {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.ProgressEvery == 0 {
+		env.ProgressEvery = 5 * time.Second
+	}
+	if env.Grace == 0 {
+		env.Grace = 30 * time.Second
+	}
+	c := &capture{env: env, start: env.Now(), log: newLogger(env.Console, env.Kmsg, env.Now)}
+	c.log.Printf("ukdump %s capture starting", env.Version)
+
+	c.setupFS()
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return c.finish(Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: err})
+	}
+	c.cfg = cfg
+	if cfg.Debug {
+		c.log.debug = true
+	}
+
+	ctx, cancel := context.WithTimeoutCause(context.Background(), cfg.Action.Deadline.Duration,
+		fmt.Errorf("capture deadline of %s passed (action.deadline)", cfg.Action.Deadline.Duration))
+	defer cancel()
+	done := make(chan Outcome, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: fmt.Errorf("internal error (Go panic): %v", r)}
+			}
+		}()
+		done <- c.capture(ctx)
+	}()
+	hung := time.NewTimer(cfg.Action.Deadline.Duration + env.Grace)
+	defer hung.Stop()
+	select {
+	case o := <-done:
+		return c.finish(o)
+	case <-hung.C:
+		return c.finish(Outcome{Result: ResultFailed, Action: cfg.Action.Failure,
+			Err: fmt.Errorf("capture hung: still running %s after the deadline of %s", env.Grace, cfg.Action.Deadline.Duration)})
+	}
+}
+
+func (c *capture) finish(o Outcome) Outcome {
+	if o.Action == "" {
+		o.Action = config.ActionReboot
+	}
+	el := c.env.Now().Sub(c.start).Round(10 * time.Millisecond).Seconds()
+	switch o.Result {
+	case ResultSaved:
+		c.log.Printf("result=saved target=%q dir=%s seconds=%.2f action=%s", o.Target, o.Dir, el, o.Action)
+	case ResultNoDump:
+		c.log.Printf("result=nodump seconds=%.2f action=%s: %v", el, o.Action, o.Err)
+	default:
+		c.log.Printf("result=failed seconds=%.2f action=%s: %v", el, o.Action, o.Err)
+	}
+	return o
+}
+
+func (c *capture) path(p string) string { return filepath.Join(c.env.Root, p) }
+
+// setupFS mounts /proc, /sys and /dev if they are not there yet. Failures are
+// logged, not fatal: later steps report what they miss.
+func (c *capture) setupFS() {
+	for _, m := range []struct{ src, dir, fstype, probe string }{
+		{"proc", "proc", "proc", "proc/self"},
+		{"sysfs", "sys", "sysfs", "sys/kernel"},
+		{"devtmpfs", "dev", "devtmpfs", "dev/null"},
+	} {
+		if _, err := os.Stat(c.path(m.probe)); err == nil {
+			continue // already mounted (or a test root)
+		}
+		if err := os.MkdirAll(c.path(m.dir), 0o755); err != nil {
+			c.log.Printf("warning: mkdir %s: %v", c.path(m.dir), err)
+		}
+		if err := c.env.Mount(m.src, c.path(m.dir), m.fstype, 0, ""); err != nil {
+			c.log.Printf("warning: mount %s on %s: %v", m.fstype, c.path(m.dir), err)
+		}
+	}
+}
+
+// loadConfig reads the baked-in config and the ukdump.* overrides. On error
+// it still returns a config whose failure action should be taken.
+func (c *capture) loadConfig() (*config.Config, error) {
+	fallback := config.Default()
+	cl, err := os.ReadFile(c.path("proc/cmdline"))
+	if err != nil {
+		c.log.Printf("warning: %v", err)
+	}
+	c.cmdline = strings.TrimSpace(string(cl))
+	// Honour an action override even when the config is broken.
+	if _, err := fallback.ApplyCmdline(c.cmdline); err != nil {
+		c.log.Debugf("cmdline overrides on defaults: %v", err)
+	}
+	data, err := os.ReadFile(c.path(ConfigPath))
+	if err != nil {
+		return &fallback, fmt.Errorf("read config: %w (the image was not built by ukdump build?)", err)
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		return &fallback, err
+	}
+	applied, err := cfg.ApplyCmdline(c.cmdline)
+	if len(applied) > 0 {
+		c.log.Printf("command-line overrides: %s", strings.Join(applied, " "))
+	}
+	if err != nil {
+		return &fallback, err
+	}
+	return cfg, nil
+}
+
+// errNoDump says this kernel has no crashed kernel's memory to save.
+var errNoDump = errors.New("no dump to save: neither /proc/vmcore nor /dev/oldmem with elfcorehdr= exists (this is not a kdump capture kernel; was it booted directly?)")
+
+// source is the crashed kernel's memory.
+type source struct {
+	r     io.ReaderAt
+	core  *vmcore.Core
+	name  string
+	close func() error
+}
+
+func (c *capture) openSource() (*source, error) {
+	vmcorePath := c.path("proc/vmcore")
+	if _, err := os.Stat(vmcorePath); err == nil {
+		f, err := vmcore.OpenFile(vmcorePath)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", vmcorePath, err)
+		}
+		core, err := vmcore.Open(f, f.Size())
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", vmcorePath, err)
+		}
+		return &source{r: f, core: core, name: "/proc/vmcore", close: f.Close}, nil
+	}
+	addr, ok, err := vmcore.ParseElfcorehdr(c.cmdline)
+	if err != nil {
+		return nil, err
+	}
+	oldmemPath := c.path("dev/oldmem")
+	if _, serr := os.Stat(oldmemPath); serr != nil || !ok {
+		return nil, errNoDump
+	}
+	f, err := os.Open(oldmemPath)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", oldmemPath, err)
+	}
+	im, core, err := vmcore.OpenOldmem(f, addr)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", oldmemPath, err)
+	}
+	return &source{r: im, core: core, name: fmt.Sprintf("/dev/oldmem (elfcorehdr=%#x)", addr), close: f.Close}, nil
+}
+
+// loadModules loads the image's modules in order. A module that fails is
+// logged; the step that needs it reports the consequence.
+func (c *capture) loadModules() {
+	data, err := os.ReadFile(c.path(ModulesLoadPath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		c.log.Printf("warning: %v", err)
+		return
+	}
+	start := c.env.Now()
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := c.env.LoadModule(c.path(line)); err != nil {
+			c.log.Printf("warning: load module %s: %v", line, err)
+			continue
+		}
+		n++
+		c.log.Debugf("loaded %s", line)
+	}
+	c.log.Printf("loaded %d modules in %s", n, c.env.Now().Sub(start).Round(time.Millisecond))
+}
+
+// Manifest is manifest.json in the dump directory.
+type Manifest struct {
+	Format        string    `json:"format"`
+	Compression   string    `json:"compression"`
+	File          string    `json:"file"`
+	Size          int64     `json:"size"`
+	SHA256        string    `json:"sha256"`
+	Complete      bool      `json:"complete"`
+	Error         string    `json:"error,omitempty"`
+	Source        string    `json:"source"`
+	MemoryBytes   int64     `json:"memory_bytes"`
+	CPUs          int       `json:"cpus"`
+	KernelRelease string    `json:"kernel_release"`
+	Host          string    `json:"host"`
+	CrashTime     time.Time `json:"crash_time"`
+	CrashTimeFrom string    `json:"crash_time_from"`
+	CaptureStart  time.Time `json:"capture_start"`
+	Target        string    `json:"target"`
+	Durations     Durations `json:"durations_seconds"`
+	MBPerSecond   float64   `json:"mb_per_second"`
+	Version       string    `json:"ukdump_version"`
+}
+
+// Durations of the capture's steps, in seconds.
+type Durations struct {
+	Modules float64 `json:"modules"`
+	Target  float64 `json:"target_open"`
+	Copy    float64 `json:"copy"`
+	Total   float64 `json:"total"`
+}
+
+func (c *capture) capture(ctx context.Context) Outcome {
+	fail := func(err error) Outcome { return Outcome{Result: ResultFailed, Action: c.cfg.Action.Failure, Err: err} }
+	src, err := c.openSource()
+	if errors.Is(err, errNoDump) {
+		return Outcome{Result: ResultNoDump, Action: c.cfg.Action.Final, Err: err}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	defer src.close()
+	rel := ""
+	if src.core.Info != nil {
+		rel = src.core.Info.OSRelease()
+	}
+	c.log.Printf("source %s: %s in %d segments, %d CPUs, kernel %q", src.name, collect.HumanBytes(src.core.Size), len(src.core.Loads), src.core.CPUs(), rel)
+
+	mstart := c.env.Now()
+	c.loadModules()
+	modSecs := c.env.Now().Sub(mstart).Seconds()
+
+	m := Manifest{
+		Format: collect.FormatELF, Compression: "none", File: "vmcore", Source: src.name,
+		MemoryBytes: src.core.MemoryBytes(), CPUs: src.core.CPUs(), KernelRelease: rel,
+		Host: c.hostName(src), CaptureStart: c.start.UTC(), Version: c.env.Version,
+	}
+	m.Durations.Modules = round(modSecs)
+	m.CrashTime, m.CrashTimeFrom = c.env.Now().UTC(), "capture clock"
+	if src.core.Info != nil {
+		if t, ok := src.core.Info.CrashTime(); ok {
+			m.CrashTime, m.CrashTimeFrom = t, "VMCOREINFO CRASHTIME"
+		}
+	}
+
+	var errs []error
+	for i, tc := range c.cfg.Targets {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, context.Cause(ctx))
+			break
+		}
+		t := c.newTarget(i, tc)
+		c.log.Printf("target %d: %s", i, t)
+		dir, err := c.saveTo(ctx, t, src, m)
+		if err == nil {
+			return Outcome{Result: ResultSaved, Action: c.cfg.Action.Final, Dir: dir, Target: t.String()}
+		}
+		c.log.Printf("target %d failed: %v", i, err)
+		errs = append(errs, fmt.Errorf("target %d (%s): %w", i, t, err))
+	}
+	return fail(fmt.Errorf("no target saved the dump: %w", errors.Join(errs...)))
+}
+
+func round(s float64) float64 { return float64(int64(s*1000+0.5)) / 1000 }
+
+func (c *capture) newTarget(i int, tc config.Target) target.Target {
+	return &target.Disk{
+		Spec: tc.Device, Path: tc.Path, FSType: tc.FSType, Options: tc.MountOptions,
+		Wait:       tc.WaitDevice.Duration,
+		MountPoint: c.path(fmt.Sprintf("mnt/target%d", i)),
+		Finder:     blkid.Finder{SysRoot: c.path("sys"), DevRoot: c.path("dev")},
+		Mount:      c.env.Mount, Unmount: c.env.Unmount, Logf: c.log.Printf,
+	}
+}
+
+// hostName names the dump directory: the config's host, else the crashed
+// kernel's node name (init_uts_ns in the kernel image), else "ukdump".
+func (c *capture) hostName(src *source) string {
+	if c.cfg.Host != "" {
+		return c.cfg.Host
+	}
+	if n := nodeName(src.r, src.core); n != "" {
+		return n
+	}
+	return "ukdump"
+}
+
+// saveTo writes the dump and its side files to one target.
+func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Manifest) (string, error) {
+	ostart := c.env.Now()
+	d, err := t.Open(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err := d.Close(); err != nil {
+			c.log.Printf("warning: %v", err)
+		}
+	}()
+	m.Target = d.String()
+	m.Durations.Target = round(c.env.Now().Sub(ostart).Seconds())
+	if removed, err := target.Prune(d, c.cfg.Retention.Keep); err != nil {
+		c.log.Printf("warning: %v", err)
+	} else if len(removed) > 0 {
+		c.log.Printf("retention (keep %d): removed %s", c.cfg.Retention.Keep, strings.Join(removed, ", "))
+	}
+	free, err := d.Free()
+	if err != nil {
+		return "", err
+	}
+	need := src.core.Size + int64(c.cfg.Retention.MinFree)
+	if free < need {
+		return "", fmt.Errorf("not enough space on %s: %s free, need %s (dump %s + min_free %s)", d,
+			collect.HumanBytes(free), collect.HumanBytes(need), collect.HumanBytes(src.core.Size), collect.HumanBytes(int64(c.cfg.Retention.MinFree)))
+	}
+
+	name := target.DumpDirName(m.Host, m.CrashTime)
+	for i := 1; ; i++ {
+		err = d.Mkdir(name)
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			break
+		}
+		name = fmt.Sprintf("%s.%d", target.DumpDirName(m.Host, m.CrashTime), i)
+	}
+	if err != nil {
+		return "", fmt.Errorf("make dump directory on %s: %w", d, err)
+	}
+	c.log.Printf("saving to %s/%s", d, name)
+
+	res, cerr := c.copy(ctx, d, name, src)
+	m.Size, m.SHA256, m.Complete = res.Bytes, res.SHA256, cerr == nil
+	m.Durations.Copy = round(res.Duration.Seconds())
+	if res.Duration > 0 {
+		m.MBPerSecond = round(float64(res.Bytes) / res.Duration.Seconds() / 1e6)
+	}
+	if cerr != nil {
+		m.File = "vmcore.incomplete"
+		m.Error = cerr.Error()
+		c.log.Printf("copy failed after %s: %v; keeping %s/vmcore.incomplete", collect.HumanBytes(res.Bytes), cerr, name)
+	} else {
+		c.log.Printf("saved %s in %.1fs (%.1f MB/s), sha256 %s", collect.HumanBytes(res.Bytes), res.Duration.Seconds(), m.MBPerSecond, res.SHA256)
+	}
+	m.Durations.Total = round(c.env.Now().Sub(c.start).Seconds())
+	serr := c.writeSideFiles(d, name, m)
+	if cerr != nil {
+		return name, errors.Join(cerr, serr)
+	}
+	if serr != nil {
+		return name, serr
+	}
+	return name, nil
+}
+
+// copy writes vmcore.incomplete, syncs it and renames it to vmcore.
+func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *source) (collect.Result, error) {
+	inc, final := name+"/vmcore.incomplete", name+"/vmcore"
+	f, err := d.Create(inc)
+	if err != nil {
+		return collect.Result{}, fmt.Errorf("create %s: %w", inc, err)
+	}
+	var last time.Time
+	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
+		Now: c.env.Now,
+		Progress: func(p collect.Progress) {
+			if now := c.env.Now(); now.Sub(last) >= c.env.ProgressEvery || p.Done == p.Total {
+				last = now
+				c.log.Printf("saving: %s", p)
+			}
+		},
+	})
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			err = fmt.Errorf("fsync %s: %w", inc, err)
+		}
+	}
+	if cerr := f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close %s: %w", inc, cerr)
+	}
+	if err != nil {
+		return res, err
+	}
+	if err := d.Rename(inc, final); err != nil {
+		return res, fmt.Errorf("rename %s to %s: %w", inc, final, err)
+	}
+	if err := d.SyncDir(name); err != nil {
+		return res, fmt.Errorf("fsync directory %s: %w", name, err)
+	}
+	return res, nil
+}
+
+func (c *capture) writeSideFiles(d target.Dir, name string, m Manifest) error {
+	mj, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	var errs []error
+	write := func(file string, data []byte) {
+		p := name + "/" + file
+		f, err := d.Create(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("create %s: %w", p, err))
+			return
+		}
+		if _, err := f.Write(data); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", p, err))
+		}
+		if err := f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("fsync %s: %w", p, err))
+		}
+		if err := f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
+		}
+	}
+	write("manifest.json", append(mj, '\n'))
+	c.log.Printf("wrote %s/manifest.json", name)
+	write("ukdump.log", c.log.Bytes())
+	if err := d.SyncDir(name); err != nil {
+		errs = append(errs, fmt.Errorf("fsync directory %s: %w", name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// logger writes "ukdump: " lines to the console and kmsg and keeps them for ukdump.log.
+type logger struct {
+	mu            sync.Mutex
+	console, kmsg io.Writer
+	now           func() time.Time
+	start         time.Time
+	buf           bytes.Buffer
+	debug         bool
+}
+
+func newLogger(console, kmsg io.Writer, now func() time.Time) *logger {
+	if console == nil {
+		console = io.Discard
+	}
+	return &logger{console: console, kmsg: kmsg, now: now, start: now()}
+}
+
+// Printf logs a line.
+func (l *logger) Printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.buf, "%s %s\n", l.now().UTC().Format(time.RFC3339Nano), msg)
+	fmt.Fprintf(l.console, "ukdump: %s\n", msg)
+	if l.kmsg != nil {
+		// Level 7 (debug): kept in the kernel log without printing twice on the console.
+		fmt.Fprintf(l.kmsg, "<7>ukdump: %s\n", msg)
+	}
+}
+
+// Debugf logs a line when debugging is on.
+func (l *logger) Debugf(format string, args ...any) {
+	if l.debug {
+		l.Printf(format, args...)
+	}
+}
+
+// Bytes is everything logged so far.
+func (l *logger) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.buf.Bytes())
+}

@@ -1,0 +1,320 @@
+package capture_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ukdump/ukdump/internal/capture"
+	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
+)
+
+// fakeRoot is a capture kernel's root: /proc/vmcore (synthetic), /proc/cmdline,
+// the config, a fake sysfs listing vdb, and dev/vdb, an ext4 image labelled
+// "crashdump". Mounting is recorded, not done: the mount point directory
+// stands in for the mounted file system.
+type fakeRoot struct {
+	dir    string
+	vmcore []byte
+	mu     sync.Mutex
+	mounts []string
+	loaded []string
+}
+
+func newFakeRoot(t *testing.T, config string, withVmcore bool) *fakeRoot {
+	t.Helper()
+	r := &fakeRoot{dir: t.TempDir()}
+	for _, d := range []string{"proc/self", "sys/kernel", "sys/class/block/vdb", "dev", "etc/ukdump", "lib/modules/6.1.0-test/kernel"} {
+		if err := os.MkdirAll(filepath.Join(r.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(filepath.Join(r.dir, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("proc/cmdline", "console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=10 elfcorehdr=0x7f000000\n")
+	write("dev/null", "")
+	write("sys/class/block/vdb/size", "16384\n")
+	write("sys/class/block/vdb/uevent", "MAJOR=254\nMINOR=16\nDEVNAME=vdb\nDEVTYPE=disk\n")
+	write(capture.ConfigPath, config)
+	write(capture.ModulesLoadPath, "lib/modules/6.1.0-test/kernel/a.ko\nlib/modules/6.1.0-test/kernel/b.ko\n")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "crashdump", filepath.Join(r.dir, "dev/vdb"), "8M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 (install e2fsprogs: scripts/deps.sh): %v: %s", err, out)
+	}
+	if withVmcore {
+		im, err := vmcoretest.Core{Segments: [][2]uint64{{0x100000, 3 << 20}}}.WriteFile(filepath.Join(r.dir, "proc/vmcore"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.vmcore = make([]byte, im.Size())
+		im.ReadAt(r.vmcore, 0)
+	}
+	return r
+}
+
+func (r *fakeRoot) env(console *bytes.Buffer) capture.Env {
+	return capture.Env{
+		Root:    r.dir,
+		Console: console,
+		Version: "test",
+		Mount: func(src, dst, fstype string, flags uintptr, data string) error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.mounts = append(r.mounts, fmt.Sprintf("%s %s %s", strings.TrimPrefix(src, r.dir), strings.TrimPrefix(dst, r.dir), fstype))
+			return nil
+		},
+		Unmount: func(string, int) error { return nil },
+		LoadModule: func(p string) error {
+			r.loaded = append(r.loaded, strings.TrimPrefix(p, r.dir))
+			return nil
+		},
+	}
+}
+
+const diskConfig = `
+[[target]]
+device = "LABEL=crashdump"
+path = "/var/crash"
+wait_device = "300ms"
+
+[action]
+final = "poweroff"
+failure = "halt"
+`
+
+func TestCaptureSaved(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, true)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved || o.Action != "poweroff" || o.Err != nil {
+		t.Fatalf("Run = %+v, want saved and poweroff; console:\n%s", o, console.String())
+	}
+	if want := []string{"/dev/vdb /mnt/target0 ext4"}; fmt.Sprint(r.mounts) != fmt.Sprint(want) {
+		t.Errorf("mounts = %q, want %q", r.mounts, want)
+	}
+	if want := "[/lib/modules/6.1.0-test/kernel/a.ko /lib/modules/6.1.0-test/kernel/b.ko]"; fmt.Sprint(r.loaded) != want {
+		t.Errorf("modules loaded = %v, want %v", r.loaded, want)
+	}
+	// CRASHTIME from VMCOREINFO names the directory; the host is not in a synthetic core.
+	if o.Dir != "ukdump-20251123T103456Z" {
+		t.Errorf("Dir = %q", o.Dir)
+	}
+	dir := filepath.Join(r.dir, "mnt/target0/var/crash", o.Dir)
+	got, err := os.ReadFile(filepath.Join(dir, "vmcore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, r.vmcore) {
+		t.Errorf("saved vmcore differs from /proc/vmcore")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vmcore.incomplete")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("vmcore.incomplete still exists: %v", err)
+	}
+	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, filepath.Join(dir, "vmcore"): 0o600} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode() != want {
+			t.Errorf("mode of %s = %v (%v), want %v", p, fi.Mode(), err, want)
+		}
+	}
+	var m capture.Manifest
+	mj, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(mj, &m); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(r.vmcore)
+	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(r.vmcore)) || !m.Complete {
+		t.Errorf("manifest = %+v, want sha256 %x size %d complete", m, sum, len(r.vmcore))
+	}
+	if m.KernelRelease != "6.1.0-test-amd64" || m.Source != "/proc/vmcore" || m.CPUs != 2 || m.Version != "test" || m.CrashTimeFrom != "VMCOREINFO CRASHTIME" {
+		t.Errorf("manifest = %+v", m)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "ukdump.log"))
+	if err != nil || !strings.Contains(string(log), "saved 3.0 MiB") {
+		t.Errorf("ukdump.log = %q, %v; want the save logged", log, err)
+	}
+	if !strings.Contains(console.String(), "ukdump: result=saved ") {
+		t.Errorf("console has no result line:\n%s", console.String())
+	}
+}
+
+func TestCaptureTargetMissing(t *testing.T) {
+	r := newFakeRoot(t, strings.Replace(diskConfig, "LABEL=crashdump", "LABEL=nosuchdisk", 1), true)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultFailed || o.Action != "halt" {
+		t.Fatalf("Run = %+v, want failed and the failure action halt", o)
+	}
+	if !strings.Contains(o.Err.Error(), `LABEL="nosuchdisk"`) || !strings.Contains(console.String(), "ukdump: result=failed") {
+		t.Errorf("Err = %v; console:\n%s", o.Err, console.String())
+	}
+}
+
+func TestCaptureFallback(t *testing.T) {
+	cfg := `
+[[target]]
+device = "UUID=01234567-89ab-cdef-0123-456789abcdef"
+wait_device = "100ms"
+[[target]]
+device = "/dev/vdb"
+`
+	r := newFakeRoot(t, cfg, true)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved || o.Action != "reboot" || !strings.Contains(o.Target, "/dev/vdb") {
+		t.Fatalf("Run = %+v, want saved on the second target; console:\n%s", o, console.String())
+	}
+	if !strings.Contains(console.String(), "target 0 failed") {
+		t.Errorf("the failed first target is not logged:\n%s", console.String())
+	}
+}
+
+func TestCaptureNoDump(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, false)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultNoDump || o.Action != "poweroff" {
+		t.Fatalf("Run = %+v, want nodump and the final action", o)
+	}
+	if !strings.Contains(console.String(), "not a kdump capture kernel") {
+		t.Errorf("console does not say why:\n%s", console.String())
+	}
+	if len(r.mounts) != 0 {
+		t.Errorf("mounted %v with no dump to save", r.mounts)
+	}
+}
+
+func TestCaptureOldmem(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, false)
+	mem, hdr := vmcoretest.Oldmem()
+	if err := os.WriteFile(filepath.Join(r.dir, "dev/oldmem"), mem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "proc/cmdline"), fmt.Appendf(nil, "console=ttyS0 elfcorehdr=%#x\n", hdr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved {
+		t.Fatalf("Run = %+v; console:\n%s", o, console.String())
+	}
+	got, err := os.ReadFile(filepath.Join(r.dir, "mnt/target0/var/crash", o.Dir, "vmcore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The saved core holds the old memory at the PT_LOADs.
+	if !bytes.Contains(got, mem[0x300800:0x300800+4096]) {
+		t.Errorf("saved core does not contain the oldmem PT_LOAD bytes")
+	}
+}
+
+func TestCaptureBadConfig(t *testing.T) {
+	r := newFakeRoot(t, "[[target]]\nurl = \"ftp://x/y\"\n", true)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultFailed || o.Action != "reboot" || !strings.Contains(o.Err.Error(), `target[0].url`) {
+		t.Fatalf("Run = %+v, want failed, reboot, and the field named", o)
+	}
+}
+
+func TestCaptureCmdlineOverride(t *testing.T) {
+	r := newFakeRoot(t, strings.Replace(diskConfig, "LABEL=crashdump", "LABEL=nosuchdisk", 1), true)
+	if err := os.WriteFile(filepath.Join(r.dir, "proc/cmdline"), []byte("console=ttyS0 ukdump.target=LABEL=crashdump:/dumps ukdump.action=shell\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved || o.Action != "shell" {
+		t.Fatalf("Run = %+v; console:\n%s", o, console.String())
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "mnt/target0/dumps", o.Dir, "vmcore")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCaptureDeadline(t *testing.T) {
+	cfg := strings.Replace(diskConfig, `wait_device = "300ms"`, `wait_device = "1m"`, 1)
+	cfg = strings.Replace(cfg, "LABEL=crashdump", "LABEL=late", 1) + "deadline = \"200ms\"\n"
+	r := newFakeRoot(t, cfg, true)
+	var console bytes.Buffer
+	start := time.Now()
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultFailed || o.Action != "halt" || !strings.Contains(o.Err.Error(), "deadline") {
+		t.Fatalf("Run = %+v, want failed by the deadline", o)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("Run took %s with a 200ms deadline", el)
+	}
+}
+
+func TestCaptureHungStep(t *testing.T) {
+	r := newFakeRoot(t, diskConfig+"deadline = \"100ms\"\n", true)
+	var console bytes.Buffer
+	env := r.env(&console)
+	block := make(chan struct{})
+	defer close(block)
+	env.Mount = func(string, string, string, uintptr, string) error { <-block; return nil } // a mount that never returns
+	env.Grace = 100 * time.Millisecond
+	o := capture.Run(env)
+	if o.Result != capture.ResultFailed || o.Action != "halt" || !strings.Contains(o.Err.Error(), "hung") {
+		t.Fatalf("Run = %+v, want failed as hung", o)
+	}
+}
+
+func TestCapturePanicRecovered(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, true)
+	var console bytes.Buffer
+	env := r.env(&console)
+	env.LoadModule = func(string) error { panic("boom") }
+	o := capture.Run(env)
+	if o.Result != capture.ResultFailed || o.Action != "halt" || !strings.Contains(o.Err.Error(), "boom") {
+		t.Fatalf("Run = %+v, want the panic turned into the failure action", o)
+	}
+}
+
+func TestCaptureNoSpace(t *testing.T) {
+	r := newFakeRoot(t, diskConfig+"[retention]\nmin_free = \"1TiB\"\n", true)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultFailed || !strings.Contains(o.Err.Error(), "not enough space") {
+		t.Fatalf("Run = %+v, want failed for lack of space", o)
+	}
+}
+
+func TestCaptureRetention(t *testing.T) {
+	r := newFakeRoot(t, diskConfig+"[retention]\nkeep = 2\n", true)
+	base := filepath.Join(r.dir, "mnt/target0/var/crash")
+	old := []string{"web1-20240101T000000Z", "web1-20250101T000000Z", "web1-20230101T000000Z"}
+	for _, d := range append(old, "lost+found") {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved {
+		t.Fatalf("Run = %+v", o)
+	}
+	ents, _ := os.ReadDir(base)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	want := fmt.Sprint([]string{"lost+found", o.Dir, "web1-20250101T000000Z"})
+	if fmt.Sprint(names) != want {
+		t.Errorf("after retention: %v, want %v", names, want)
+	}
+}

@@ -1,0 +1,138 @@
+// Package collect writes a dump from its source core to a sink: the seam
+// between where the crashed kernel's memory comes from (internal/vmcore) and
+// where the dump goes (internal/target). This version writes the ELF core as
+// it is; compression and page filtering plug in behind the same Collect call.
+package collect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ukdump/ukdump/internal/vmcore"
+)
+
+// DefaultChunkSize is how much is read and written at a time: one mmap window
+// of /proc/vmcore.
+const DefaultChunkSize = vmcore.WindowSize
+
+// Formats this collector writes.
+const (
+	FormatELF = "elf"
+)
+
+// Options configure a collection. The zero value writes an ELF copy.
+type Options struct {
+	// Format is the output format; "" means FormatELF.
+	Format string
+	// ChunkSize is the read/write size; 0 means DefaultChunkSize.
+	ChunkSize int
+	// Progress, if set, is called after every chunk.
+	Progress func(Progress)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Progress describes a collection under way.
+type Progress struct {
+	Done, Total int64
+	Elapsed     time.Duration
+}
+
+// Rate is the throughput so far in bytes per second.
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Done) / p.Elapsed.Seconds()
+}
+
+// String formats progress for a serial console:
+// "412.0 MiB / 1.0 GiB (40%) 83.1 MB/s ETA 7s".
+func (p Progress) String() string {
+	pct := 100.0
+	if p.Total > 0 {
+		pct = 100 * float64(p.Done) / float64(p.Total)
+	}
+	eta := "?"
+	if r := p.Rate(); r > 0 {
+		eta = time.Duration(float64(p.Total-p.Done) / r * float64(time.Second)).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s / %s (%.0f%%) %.1f MB/s ETA %s", HumanBytes(p.Done), HumanBytes(p.Total), pct, p.Rate()/1e6, eta)
+}
+
+// HumanBytes formats a byte count with a binary unit.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Result describes a finished (or failed) collection.
+type Result struct {
+	Format string
+	// Bytes is how many bytes were written to the sink.
+	Bytes int64
+	// SHA256 is the hex digest of the bytes written.
+	SHA256   string
+	Duration time.Duration
+}
+
+// Collect writes the dump of core (read through src) to w. On error, Result
+// says how much was written before it.
+func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
+	if o.Format == "" {
+		o.Format = FormatELF
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	res := Result{Format: o.Format}
+	if o.Format != FormatELF {
+		return res, fmt.Errorf("collect: format %q is not implemented (want %s)", o.Format, FormatELF)
+	}
+	start := o.Now()
+	h := sha256.New()
+	buf := make([]byte, o.ChunkSize)
+	total := core.Size
+	for off := int64(0); off < total; {
+		if err := ctx.Err(); err != nil {
+			return finish(res, h, start, o), fmt.Errorf("collect: stopped at %d of %d bytes: %w", off, total, context.Cause(ctx))
+		}
+		n := int(min(int64(len(buf)), total-off))
+		m, err := src.ReadAt(buf[:n], off)
+		if m < n {
+			return finish(res, h, start, o), fmt.Errorf("collect: read source at %#x (%d bytes): got %d: %w", off, n, m, err)
+		}
+		wn, err := w.Write(buf[:n])
+		h.Write(buf[:wn])
+		res.Bytes += int64(wn)
+		if err != nil {
+			return finish(res, h, start, o), fmt.Errorf("collect: write at %d: %w", off, err)
+		}
+		off += int64(n)
+		if o.Progress != nil {
+			o.Progress(Progress{Done: off, Total: total, Elapsed: o.Now().Sub(start)})
+		}
+	}
+	return finish(res, h, start, o), nil
+}
+
+func finish(res Result, h interface{ Sum([]byte) []byte }, start time.Time, o Options) Result {
+	res.SHA256 = hex.EncodeToString(h.Sum(nil))
+	res.Duration = o.Now().Sub(start)
+	return res
+}

@@ -1,0 +1,12 @@
+package kexec
+
+import "golang.org/x/sys/unix"
+
+// Errors of signature verification, which have no name in package syscall on every OS.
+const (
+	errKeyRejected = unix.EKEYREJECTED
+	errBadMsg      = unix.EBADMSG
+	errNoKey       = unix.ENOKEY
+	errNoData      = unix.ENODATA
+	errNoPkg       = unix.ENOPKG
+)

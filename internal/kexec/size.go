@@ -1,0 +1,148 @@
+package kexec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// RuntimeMargin is the memory, beyond the kernel's init_size and the initrd
+// (compressed and unpacked), that the capture kernel and our capture program
+// need to run: page tables, slab, module loading, network and I/O buffers.
+//
+// Measured (DESIGN.md, Debian 6.1 kernel with init_size 63.6 MiB, 3.56 MB gz
+// image of ~9 MB unpacked): crashkernel=96M always works, leaving ~20 MiB over
+// the kernel+image; 88M, leaving ~12 MiB, hangs before /init now and then.
+// 16 MiB sits between the two.
+const RuntimeMargin = 16 << 20
+
+// crashkernelStep is what CrashkernelMiB rounds up to.
+const crashkernelStep = 16 << 20
+
+// ErrNotBzImage is returned by KernelInitSize for a file without an x86
+// bzImage setup header.
+var ErrNotBzImage = errors.New("not an x86 bzImage kernel")
+
+// x86 boot protocol setup header fields (Documentation/arch/x86/boot.rst).
+const (
+	hdrMagicOff   = 0x202 // "HdrS"
+	hdrVersionOff = 0x206 // u16 protocol version, e.g. 0x020f
+	xloadflagsOff = 0x236 // u16, protocol >= 2.12; bit 0 XLF_KERNEL_64
+	initSizeOff   = 0x260 // u32, protocol >= 2.10
+)
+
+// KernelInitSize returns init_size from the setup header of an x86 bzImage:
+// the memory the kernel needs from its load address to decompress and start,
+// which is what it occupies in the crash reservation. It checks the "HdrS"
+// magic at 0x202, boot protocol >= 2.10 and, from 2.12, that the kernel is 64-bit.
+func KernelInitSize(bzImage io.ReaderAt) (uint64, error) {
+	var hdr [initSizeOff + 4]byte
+	if _, err := bzImage.ReadAt(hdr[:], 0); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, fmt.Errorf("%w: shorter than a setup header", ErrNotBzImage)
+		}
+		return 0, fmt.Errorf("reading the bzImage setup header: %w", err)
+	}
+	if m := hdr[hdrMagicOff : hdrMagicOff+4]; string(m) != "HdrS" {
+		return 0, fmt.Errorf("%w: no \"HdrS\" magic at %#x (found %q)", ErrNotBzImage, hdrMagicOff, m)
+	}
+	le := binary.LittleEndian
+	v := le.Uint16(hdr[hdrVersionOff:])
+	if v < 0x020a {
+		return 0, fmt.Errorf("%w: boot protocol %d.%02d has no init_size (2.10 or later needed)", ErrNotBzImage, v>>8, v&0xff)
+	}
+	if xl := le.Uint16(hdr[xloadflagsOff:]); v >= 0x020c && xl&1 == 0 {
+		return 0, fmt.Errorf("%w: not a 64-bit kernel (xloadflags %#x)", ErrNotBzImage, xl)
+	}
+	return uint64(le.Uint32(hdr[initSizeOff:])), nil
+}
+
+// RequiredBytes estimates the crash reservation a capture needs: the kernel's
+// init_size, the initrd as loaded (compressed) and unpacked into the rootfs
+// (both exist while the kernel unpacks it), and RuntimeMargin.
+func RequiredBytes(initSize, initrdCompressed, initrdUncompressed int64) int64 {
+	return initSize + initrdCompressed + initrdUncompressed + RuntimeMargin
+}
+
+// CrashkernelMiB is the crashkernel= value, in MiB, to suggest for need bytes:
+// need rounded up to a multiple of 16 MiB.
+func CrashkernelMiB(need int64) int64 {
+	return (need + crashkernelStep - 1) / crashkernelStep * (crashkernelStep >> 20)
+}
+
+func needBreakdown(initSize, compressed, unpacked int64) string {
+	return fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin",
+		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20)
+}
+
+// unknownRatio is the unpacked/compressed ratio assumed when the format does
+// not record the unpacked size (xz, lzma, bzip2, lz4, lzo, unknown).
+const unknownRatio = 3
+
+// estimateUnpacked estimates the unpacked size of an initrd of size bytes
+// from its format: gzip's ISIZE trailer, zstd's frame content size, the size
+// itself for an uncompressed cpio, unknownRatio times the size otherwise.
+// It only looks at the first format found, so an initrd made of several
+// concatenated archives is estimated from the first one's format.
+func estimateUnpacked(r io.ReaderAt, size int64) (unpacked int64, format string, err error) {
+	var head [18]byte
+	n, err := r.ReadAt(head[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, "", fmt.Errorf("reading the initrd header: %w", err)
+	}
+	h := head[:n]
+	switch {
+	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}) && size >= 18:
+		var tail [4]byte
+		if _, err := r.ReadAt(tail[:], size-4); err != nil {
+			return 0, "", fmt.Errorf("reading the gzip trailer: %w", err)
+		}
+		// ISIZE is the unpacked size mod 2^32, of the last member only.
+		return max(int64(binary.LittleEndian.Uint32(tail[:])), size), "gzip", nil
+	case bytes.HasPrefix(h, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		if fcs, ok := zstdContentSize(h); ok {
+			return max(int64(fcs), size), "zstd", nil
+		}
+		return unknownRatio * size, "zstd", nil
+	case bytes.HasPrefix(h, []byte("0707")):
+		return size, "cpio", nil
+	case bytes.HasPrefix(h, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		return unknownRatio * size, "xz", nil
+	}
+	return unknownRatio * size, "unknown", nil
+}
+
+// zstdContentSize returns Frame_Content_Size from a zstd frame header
+// (RFC 8878 section 3.1.1.1), if the frame records it.
+func zstdContentSize(h []byte) (uint64, bool) {
+	if len(h) < 5 {
+		return 0, false
+	}
+	fhd := h[4]
+	single := fhd&0x20 != 0
+	off := 5
+	if !single {
+		off++ // Window_Descriptor
+	}
+	off += []int{0, 1, 2, 4}[fhd&3] // Dictionary_ID
+	size := []int{0, 2, 4, 8}[fhd>>6]
+	if fhd>>6 == 0 && single {
+		size = 1
+	}
+	if size == 0 || off+size > len(h) {
+		return 0, false
+	}
+	b := h[off : off+size]
+	le := binary.LittleEndian
+	switch size {
+	case 1:
+		return uint64(b[0]), true
+	case 2:
+		return uint64(le.Uint16(b)) + 256, true
+	case 4:
+		return uint64(le.Uint32(b)), true
+	}
+	return le.Uint64(b), true
+}

@@ -1,0 +1,10 @@
+//go:build !linux || !(amd64 || arm || arm64 || loong64 || ppc || ppc64 || ppc64le || riscv64 || s390x)
+
+package kexec
+
+import "syscall"
+
+// kexecFileLoad fails with ENOSYS where golang.org/x/sys/unix has no kexec_file_load.
+func kexecFileLoad(kernelFd, initrdFd int, cmdline string, flags int) error {
+	return syscall.ENOSYS
+}

@@ -1,0 +1,176 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ukdump/ukdump/internal/blkid"
+)
+
+// MountFunc mounts a block device; it is unix.Mount in the capture kernel.
+type MountFunc func(source, target, fstype string, flags uintptr, data string) error
+
+// UnmountFunc unmounts; it is unix.Unmount in the capture kernel.
+type UnmountFunc func(target string, flags int) error
+
+// Disk is a local block device target.
+type Disk struct {
+	// Spec selects the device: UUID=…, LABEL=…, PARTUUID=… or /dev/….
+	Spec string
+	// Path is the directory on the file system where dumps go ("/" is its root).
+	Path string
+	// FSType overrides the detected file system type.
+	FSType string
+	// Options is mount(2) data.
+	Options string
+	// Wait bounds the wait for the device to appear.
+	Wait time.Duration
+	// MountPoint is where the device is mounted (created if needed).
+	MountPoint string
+	Finder     blkid.Finder
+	Mount      MountFunc
+	Unmount    UnmountFunc
+	Logf       func(format string, args ...any)
+}
+
+func (d *Disk) String() string { return fmt.Sprintf("disk %s path %s", d.Spec, d.Path) }
+
+// Open waits for the device, mounts it and makes Path.
+func (d *Disk) Open(ctx context.Context) (Dir, error) {
+	wctx, cancel := context.WithTimeout(ctx, d.Wait)
+	defer cancel()
+	start := time.Now()
+	dev, err := d.Finder.Wait(wctx, d.Spec, 50*time.Millisecond)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	fstype := d.FSType
+	if fstype == "" {
+		fstype = dev.FSType
+	}
+	if fstype == "" {
+		return nil, fmt.Errorf("%s: %s has no file system we recognise (set fstype in the target, or make one: mkfs.ext4 -L crashdump %s)", d, dev.Path, dev.Path)
+	}
+	d.logf("found %s (%s, %s) after %s", dev.Path, fstype, d.Spec, time.Since(start).Round(time.Millisecond))
+	if err := os.MkdirAll(d.MountPoint, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	if err := d.Mount(dev.Path, d.MountPoint, fstype, 0, d.Options); err != nil {
+		return nil, fmt.Errorf("%s: mount %s on %s (type %s, options %q): %w (is the %s module in the image?)", d, dev.Path, d.MountPoint, fstype, d.Options, err, fstype)
+	}
+	root := filepath.Join(d.MountPoint, d.Path)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		d.unmount()
+		return nil, fmt.Errorf("%s: %w", d, err)
+	}
+	return &localDir{root: root, name: fmt.Sprintf("%s:%s", dev.Path, d.Path), close: d.unmount}, nil
+}
+
+func (d *Disk) unmount() error {
+	if err := d.Unmount(d.MountPoint, 0); err != nil {
+		return fmt.Errorf("unmount %s: %w", d.MountPoint, err)
+	}
+	return nil
+}
+
+func (d *Disk) logf(format string, args ...any) {
+	if d.Logf != nil {
+		d.Logf(format, args...)
+	}
+}
+
+// LocalDir is a Dir on an already-mounted file system (tests and host use).
+func LocalDir(root string) Dir {
+	return &localDir{root: root, name: root, close: func() error { return nil }}
+}
+
+type localDir struct {
+	root, name string
+	close      func() error
+}
+
+func (l *localDir) String() string { return l.name }
+
+func (l *localDir) path(name string) (string, error) {
+	if name != "" && (filepath.IsAbs(name) || strings.Contains(name, "..")) {
+		return "", fmt.Errorf("bad name %q", name)
+	}
+	return filepath.Join(l.root, name), nil
+}
+
+func (l *localDir) Mkdir(name string) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(p, 0o700) // umask may have narrowed it; be exact
+}
+
+func (l *localDir) Create(name string) (File, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+
+func (l *localDir) Rename(oldname, newname string) error {
+	op, err := l.path(oldname)
+	if err != nil {
+		return err
+	}
+	np, err := l.path(newname)
+	if err != nil {
+		return err
+	}
+	return os.Rename(op, np)
+}
+
+func (l *localDir) SyncDir(name string) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return &fs.PathError{Op: "fsync", Path: p, Err: err}
+	}
+	return nil
+}
+
+func (l *localDir) List() ([]string, error) {
+	ents, err := os.ReadDir(l.root)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+func (l *localDir) RemoveAll(name string) error {
+	p, err := l.path(name)
+	if err != nil || name == "" {
+		return errors.Join(err, errors.New("refusing to remove the target's top directory"))
+	}
+	return os.RemoveAll(p)
+}
+
+func (l *localDir) Close() error { return l.close() }

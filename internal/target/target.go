@@ -1,0 +1,93 @@
+// Package target is where dumps are saved: the Target interface, the local
+// disk target (found by UUID=, LABEL=, PARTUUID= or path, and mounted), and
+// the dump-directory conventions shared by every target.
+package target
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"time"
+)
+
+// Target is a place dumps can be saved.
+type Target interface {
+	// Open makes the target ready (finds and mounts a disk, or connects) and
+	// returns the directory under which dump directories are made.
+	Open(ctx context.Context) (Dir, error)
+	String() string
+}
+
+// Dir is a directory on a target. Names are relative to it; a dump lives in
+// one subdirectory.
+type Dir interface {
+	// Mkdir makes a directory with mode 0700; it fails if it exists.
+	Mkdir(name string) error
+	// Create creates (or truncates) a file with mode 0600.
+	Create(name string) (File, error)
+	// Rename renames oldname to newname, replacing newname.
+	Rename(oldname, newname string) error
+	// SyncDir makes a directory's entries durable (fsync of the directory).
+	SyncDir(name string) error
+	// List returns the names of the subdirectories of the top directory.
+	List() ([]string, error)
+	// RemoveAll removes a subdirectory and everything in it.
+	RemoveAll(name string) error
+	// Free is the space available to us, in bytes.
+	Free() (int64, error)
+	// Close releases the target (unmounts a disk).
+	Close() error
+	String() string
+}
+
+// File is a file being written on a target.
+type File interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+// dumpDirRE matches the names of dump directories: <host>-<YYYYmmddTHHMMSSZ>[.N].
+var dumpDirRE = regexp.MustCompile(`^.+-(\d{8}T\d{6}Z)(\.\d+)?$`)
+
+// DumpDirName is the name of a dump directory: <host>-<crash time UTC>.
+func DumpDirName(host string, crash time.Time) string {
+	return host + "-" + crash.UTC().Format("20060102T150405Z")
+}
+
+// Prune removes the oldest dump directories so that at most keep-1 remain,
+// making room for the one about to be written. keep ≤ 0 keeps all. It returns
+// the names removed.
+func Prune(d Dir, keep int) ([]string, error) {
+	if keep <= 0 {
+		return nil, nil
+	}
+	names, err := d.List()
+	if err != nil {
+		return nil, fmt.Errorf("retention: list %s: %w", d, err)
+	}
+	type dump struct{ name, stamp string }
+	var dumps []dump
+	for _, n := range names {
+		if m := dumpDirRE.FindStringSubmatch(n); m != nil {
+			dumps = append(dumps, dump{n, m[1] + m[2]})
+		}
+	}
+	sort.Slice(dumps, func(i, j int) bool {
+		if dumps[i].stamp != dumps[j].stamp {
+			return dumps[i].stamp < dumps[j].stamp
+		}
+		return dumps[i].name < dumps[j].name
+	})
+	var removed []string
+	for len(dumps) > keep-1 {
+		if err := d.RemoveAll(dumps[0].name); err != nil {
+			return removed, fmt.Errorf("retention: remove %s on %s: %w", dumps[0].name, d, err)
+		}
+		removed = append(removed, dumps[0].name)
+		dumps = dumps[1:]
+	}
+	return removed, nil
+}
