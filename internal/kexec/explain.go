@@ -54,17 +54,17 @@ func explanation(err error, a LoadAttempt) string {
 	case syscall.ENOEXEC:
 		s = fmt.Sprintf("%s is not a kernel image the running kernel can load (an x86-64 bzImage is expected): pass --kernel /boot/vmlinuz-<release>", a.Kernel)
 	case syscall.EBADF:
-		s = fmt.Sprintf("bad file descriptor for the kernel or initrd: %q and %q must be readable regular files", a.Kernel, a.Initrd)
+		s = fmt.Sprintf("the kernel %q or the initrd %q is not a readable regular file", a.Kernel, a.Initrd)
 	case syscall.EINVAL:
-		s = fmt.Sprintf("invalid argument: the command line is %d bytes (at most %d fit on x86) or malformed, or the flags are not supported: shorten --append or --cmdline",
+		s = fmt.Sprintf("the command line is %d bytes (at most %d fit on x86) or malformed, or the flags are not supported: shorten --append or --cmdline",
 			len(a.Cmdline), MaxCmdline)
 	case syscall.EPERM:
-		s = "operation not permitted: " + permDenied(a)
+		s = permDenied(a)
 	case errKeyRejected, errBadMsg, errNoKey, errNoData, errNoPkg:
 		s = fmt.Sprintf("signature verification of %s failed (kernel lockdown or kexec.sig_enforce demands a kernel signed by a key in the kernel's keyrings): "+
 			"use a signed kernel (your distribution's), sign it with a trusted key, or disable Secure Boot lockdown / kexec.sig_enforce", a.Kernel)
 	case syscall.ENOMEM:
-		s = "out of memory: the running kernel could not allocate the kexec segments, or they do not fit the crash reservation: " +
+		s = "the running kernel could not allocate the kexec segments, or they do not fit the crash reservation: " +
 			"free memory or set crashkernel=" + suggest(a)
 	case syscall.EBUSY:
 		s = "another kexec load or unload is running (a loaded crash kernel is replaced, not refused): try again"

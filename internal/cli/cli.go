@@ -1,0 +1,263 @@
+// Package cli implements the ukdump host command: build, load, unload, status.
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ukdump/ukdump/initramfs"
+	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/kexec"
+	"github.com/ukdump/ukdump/internal/version"
+)
+
+// Context is one invocation of ukdump.
+type Context struct {
+	Args           []string
+	Stdout, Stderr io.Writer
+	// Getenv reads the environment (SOURCE_DATE_EPOCH); default os.Getenv.
+	Getenv func(string) string
+	// Loader loads the crash kernel; the zero value uses the running system.
+	Loader kexec.Loader
+}
+
+const usage = `usage: ukdump COMMAND [flags]
+
+commands:
+  build   -c CONFIG -o IMAGE   assemble the capture initramfs
+  load    --initrd IMAGE       load the capture kernel (kexec_file_load on crash)
+  unload                       unload the capture kernel
+  status                       show whether a capture kernel is loaded
+  version                      print the version
+
+'ukdump COMMAND -h' describes a command's flags.`
+
+// ErrUsage is returned for a command line that cannot be run.
+var ErrUsage = errors.New("bad usage")
+
+// Execute runs the command in c.Args.
+func (c Context) Execute() error {
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
+	if len(c.Args) == 0 {
+		fmt.Fprintln(c.Stderr, usage)
+		return ErrUsage
+	}
+	cmd, args := c.Args[0], c.Args[1:]
+	switch cmd {
+	case "build":
+		return c.build(args)
+	case "load":
+		return c.load(args)
+	case "unload":
+		return c.unload(args)
+	case "status":
+		return c.status(args)
+	case "version":
+		fmt.Fprintln(c.Stdout, "ukdump", version.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(c.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(c.Stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
+}
+
+func (c Context) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(c.Stderr, "usage: ukdump %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
+	}
+	return nil
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// Release is the running kernel's release (uname -r).
+func Release() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// defaultBusybox finds the capture busybox: beside this executable (make
+// puts out/bb beside out/ukdump), else where make install puts it.
+func defaultBusybox() string {
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), "bb"); fileExists(p) {
+			return p
+		}
+	}
+	return "/usr/local/lib/ukdump/bb"
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func (c Context) build(args []string) error {
+	fs := c.flags("build", "-c CONFIG -o IMAGE [flags]")
+	cfgPath := fs.String("c", "", "config file (TOML); required")
+	out := fs.String("o", "", "image to write; required")
+	busybox := fs.String("busybox", "", "capture busybox binary (default: bb beside ukdump, else /usr/local/lib/ukdump/bb)")
+	kver := fs.String("kver", "", "capture kernel release whose modules go in (default: the running kernel's)")
+	modDir := fs.String("modules-dir", "", "modules directory (default /lib/modules/KVER)")
+	compress := fs.String("compress", "gzip", "image compression: gzip, zstd, xz or none")
+	var modules listFlag
+	fs.Var(&modules, "module", "extra kernel module to include with its dependencies (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *cfgPath == "" || *out == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: build needs -c CONFIG and -o IMAGE", ErrUsage)
+	}
+	data, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	cfg, err := config.Parse(data)
+	if err != nil {
+		return fmt.Errorf("build: %s: %w", *cfgPath, err)
+	}
+	if *busybox == "" {
+		*busybox = defaultBusybox()
+	}
+	if *kver == "" {
+		*kver = Release()
+	}
+	var mtime int64
+	if s := c.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		if mtime, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return fmt.Errorf("build: SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
+		}
+	}
+	needDisk, needNet := false, false
+	extra := append([]string(nil), modules...)
+	for _, t := range cfg.Targets {
+		needNet = needNet || t.IsNetwork()
+		needDisk = needDisk || !t.IsNetwork()
+		if t.FSType != "" {
+			extra = append(extra, t.FSType)
+		}
+	}
+	var img bytes.Buffer
+	res, err := initramfs.Build(&img, initramfs.Opts{
+		Busybox:         *busybox,
+		ConfigTOML:      data,
+		KernelVersion:   *kver,
+		ModulesDir:      *modDir,
+		Modules:         extra,
+		OptionalModules: initramfs.DefaultModules(needDisk, needNet),
+		Compression:     initramfs.Compression(*compress),
+		MTime:           mtime,
+	})
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(c.Stderr, "ukdump build: warning: %s\n", w)
+	}
+	tmp := *out + ".tmp"
+	if err := os.WriteFile(tmp, img.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	bb, _ := os.Stat(*busybox)
+	fmt.Fprintf(c.Stdout, "ukdump build: wrote %s: %s %s (%d bytes), %s unpacked; busybox %s; kernel %s modules (%d): %s\n",
+		*out, collect.HumanBytes(res.Size), *compress, res.Size, collect.HumanBytes(res.UncompressedSize),
+		collect.HumanBytes(bb.Size()), *kver, len(res.Modules), strings.Join(res.Modules, " "))
+	return nil
+}
+
+func (c Context) load(args []string) error {
+	fs := c.flags("load", "--initrd IMAGE [--kernel PATH] [--append ARGS] [--force]")
+	var o kexec.LoadOpts
+	fs.StringVar(&o.Kernel, "kernel", "", "capture kernel (default /boot/vmlinuz-$(uname -r))")
+	fs.StringVar(&o.Initrd, "initrd", "", "capture image from 'ukdump build'; required")
+	fs.StringVar(&o.Append, "append", "", "words added to the capture kernel's command line")
+	fs.StringVar(&o.Cmdline, "cmdline", "", "use this command line instead of deriving it from /proc/cmdline")
+	fs.BoolVar(&o.Force, "force", false, "load even if the crashkernel= reservation looks too small")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if o.Initrd == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: load needs --initrd IMAGE", ErrUsage)
+	}
+	l := c.Loader
+	if l.Logf == nil {
+		l.Logf = func(format string, args ...any) { fmt.Fprintf(c.Stdout, "ukdump load: "+format+"\n", args...) }
+	}
+	if err := l.Load(o); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	fmt.Fprintln(c.Stdout, "ukdump load: capture kernel loaded")
+	return nil
+}
+
+func (c Context) unload(args []string) error {
+	if err := parse(c.flags("unload", ""), args); err != nil {
+		return err
+	}
+	if err := c.Loader.Unload(); err != nil {
+		return fmt.Errorf("unload: %w", err)
+	}
+	fmt.Fprintln(c.Stdout, "ukdump unload: capture kernel unloaded")
+	return nil
+}
+
+func (c Context) status(args []string) error {
+	if err := parse(c.flags("status", ""), args); err != nil {
+		return err
+	}
+	st, err := c.Loader.Status()
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	loaded := "not loaded"
+	if st.Loaded {
+		loaded = "loaded"
+	}
+	fmt.Fprintf(c.Stdout, "capture kernel: %s\ncrashkernel reservation: %s\n", loaded, collect.HumanBytes(st.ReservedBytes))
+	if st.ReservedBytes == 0 {
+		fmt.Fprintln(c.Stdout, "no memory is reserved: add crashkernel=256M to the kernel command line and reboot")
+	}
+	return nil
+}
