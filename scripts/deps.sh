@@ -13,6 +13,7 @@ pkgs=(
   openssh-server openssh-client  # the sftp target tests
   kmod util-linux          # modinfo, unshare
   time                     # /usr/bin/time -v for benchmarks
+  binutils                 # readelf checks the saved core
 )
 
 missing=()

@@ -151,23 +151,37 @@ func (c *capture) finish(o Outcome) Outcome {
 
 func (c *capture) path(p string) string { return filepath.Join(c.env.Root, p) }
 
-// setupFS mounts /proc, /sys and /dev if they are not there yet. Failures are
-// logged, not fatal: later steps report what they miss.
+// setupFS mounts /proc, then /sys and /dev (devtmpfs) unless /proc/mounts
+// lists them: the image's own dev/ holds only a few nodes, and this kernel
+// does not mount devtmpfs on an initramfs by itself. Failures are logged, not
+// fatal: later steps report what they miss.
 func (c *capture) setupFS() {
-	for _, m := range []struct{ src, dir, fstype, probe string }{
-		{"proc", "proc", "proc", "proc/self"},
-		{"sysfs", "sys", "sysfs", "sys/kernel"},
-		{"devtmpfs", "dev", "devtmpfs", "dev/null"},
-	} {
-		if _, err := os.Stat(c.path(m.probe)); err == nil {
-			continue // already mounted (or a test root)
+	mount := func(src, dir, fstype string) {
+		if err := os.MkdirAll(c.path(dir), 0o755); err != nil {
+			c.log.Printf("warning: mkdir %s: %v", c.path(dir), err)
 		}
-		if err := os.MkdirAll(c.path(m.dir), 0o755); err != nil {
-			c.log.Printf("warning: mkdir %s: %v", c.path(m.dir), err)
+		if err := c.env.Mount(src, c.path(dir), fstype, 0, ""); err != nil {
+			c.log.Printf("warning: mount %s on %s: %v", fstype, c.path(dir), err)
 		}
-		if err := c.env.Mount(m.src, c.path(m.dir), m.fstype, 0, ""); err != nil {
-			c.log.Printf("warning: mount %s on %s: %v", m.fstype, c.path(m.dir), err)
+	}
+	if _, err := os.Stat(c.path("proc/self")); err != nil {
+		mount("proc", "proc", "proc")
+	}
+	mounts, err := os.ReadFile(c.path("proc/mounts"))
+	if err != nil {
+		c.log.Printf("warning: %v", err)
+	}
+	mounted := map[string]bool{}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 2 {
+			mounted[f[1]] = true
 		}
+	}
+	if !mounted["/sys"] {
+		mount("sysfs", "sys", "sysfs")
+	}
+	if !mounted["/dev"] {
+		mount("devtmpfs", "dev", "devtmpfs")
 	}
 }
 

@@ -46,6 +46,7 @@ func newFakeRoot(t *testing.T, config string, withVmcore bool) *fakeRoot {
 	}
 	write("proc/cmdline", "console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=10 elfcorehdr=0x7f000000\n")
 	write("dev/null", "")
+	write("proc/mounts", "proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\n")
 	write("sys/class/block/vdb/size", "16384\n")
 	write("sys/class/block/vdb/uevent", "MAJOR=254\nMINOR=16\nDEVNAME=vdb\nDEVTYPE=disk\n")
 	write(capture.ConfigPath, config)
@@ -148,6 +149,17 @@ func TestCaptureSaved(t *testing.T) {
 	}
 	if !strings.Contains(console.String(), "ukdump: result=saved ") {
 		t.Errorf("console has no result line:\n%s", console.String())
+	}
+}
+
+func TestCaptureMountsFS(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, false)
+	os.Remove(filepath.Join(r.dir, "proc/mounts"))
+	var console bytes.Buffer
+	capture.Run(r.env(&console))
+	// proc/self exists in the fake root, so only /sys and /dev are mounted.
+	if want := "[sysfs /sys sysfs devtmpfs /dev devtmpfs]"; fmt.Sprint(r.mounts) != want {
+		t.Errorf("mounts = %v, want %v", r.mounts, want)
 	}
 }
 

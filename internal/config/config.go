@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -145,6 +146,9 @@ func ParseSize(s string) (int64, error) {
 	}[strings.ToLower(strings.TrimSpace(t[i:]))]
 	if mult == 0 {
 		return 0, fmt.Errorf("bad size %q: unknown unit %q (want B, KiB, MiB, GiB, TiB)", s, t[i:])
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("bad size %q: too large", s)
 	}
 	return n * mult, nil
 }
@@ -345,9 +349,11 @@ func (c *Config) ApplyCmdline(cmdline string) ([]string, error) {
 		v = strings.Trim(v, `"`)
 		switch strings.TrimPrefix(k, "ukdump.") {
 		case "target":
-			dev, p, _ := strings.Cut(v, ":")
-			if p == "" {
-				p = "/"
+			// The path starts with '/', so split at the last ":/": device
+			// paths such as /dev/disk/by-path/pci-0000:00:05.0 contain ':'.
+			dev, p := strings.TrimSuffix(v, ":"), "/"
+			if i := strings.LastIndex(v, ":/"); i >= 0 {
+				dev, p = v[:i], v[i+1:]
 			}
 			c.Targets = []Target{{Device: dev, Path: p, WaitDevice: Duration{60 * time.Second}}}
 		case "action":

@@ -9,6 +9,8 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -68,16 +70,24 @@ func Prune(d Dir, keep int) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("retention: list %s: %w", d, err)
 	}
-	type dump struct{ name, stamp string }
+	type dump struct {
+		name, stamp string
+		seq         int // the .N suffix of a second dump at the same second; 0 for none
+	}
 	var dumps []dump
 	for _, n := range names {
 		if m := dumpDirRE.FindStringSubmatch(n); m != nil {
-			dumps = append(dumps, dump{n, m[1] + m[2]})
+			seq, _ := strconv.Atoi(strings.TrimPrefix(m[2], ".")) // "" (no suffix) is 0
+			dumps = append(dumps, dump{n, m[1], seq})
 		}
 	}
+	// By crash time, then by suffix as a number (.2 before .10), then by name.
 	sort.Slice(dumps, func(i, j int) bool {
 		if dumps[i].stamp != dumps[j].stamp {
 			return dumps[i].stamp < dumps[j].stamp
+		}
+		if dumps[i].seq != dumps[j].seq {
+			return dumps[i].seq < dumps[j].seq
 		}
 		return dumps[i].name < dumps[j].name
 	})

@@ -1,0 +1,60 @@
+# ukdump — make builds out/bb (the capture busybox) and out/ukdump (the host tool).
+SHELL := /bin/bash
+GO ?= go
+OUT := out
+export CGO_ENABLED := 0
+export PATH := /usr/local/go/bin:$(PATH)
+
+# The capture busybox: our capture program and ukdump, plus a small rescue set
+# of u-root core commands (a shell and the tools to look around with).
+BB_CMDS := ./cmds/capture ./cmds/ukdump \
+	$(addprefix github.com/u-root/u-root/cmds/core/,gosh ls cat cp mount umount dmesg ip ps df sync mkdir rm mv free uname)
+GO_SRC := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
+
+.PHONY: all deps test unit e2e demo bench fuzz clean
+
+all: $(OUT)/ukdump $(OUT)/bb
+
+$(OUT)/makebb: go.mod go.sum
+	@mkdir -p $(OUT)
+	$(GO) build -o $@ github.com/u-root/gobusybox/src/cmd/makebb
+
+# gobusybox builds with -trimpath, -ldflags "-s -w -buildid=" and without
+# inlining: a small, reproducible binary (every byte is capture-kernel memory).
+$(OUT)/bb: $(OUT)/makebb $(GO_SRC)
+	GOFLAGS= $(OUT)/makebb -o $@ $(BB_CMDS)
+	@printf 'busybox: %s bytes (%s bytes gzip)\n' "$$(stat -c %s $@)" "$$(gzip -9c $@ | wc -c)"
+
+$(OUT)/ukdump: $(GO_SRC)
+	@mkdir -p $(OUT)
+	$(GO) build -trimpath -ldflags "-s -w" -o $@ ./cmds/ukdump
+
+$(OUT)/stage1-init: $(GO_SRC)
+	$(GO) build -trimpath -ldflags "-s -w" -o $@ ./integration/stage1
+
+deps:
+	bash scripts/deps.sh
+
+# make test: unit tests, then the QEMU end-to-end run.
+test: deps unit e2e
+
+unit: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+e2e: deps all $(OUT)/stage1-init
+	bash scripts/e2e-qemu.sh
+
+demo: deps all $(OUT)/stage1-init
+	DEMO=1 bash scripts/e2e-qemu.sh
+
+bench: deps all $(OUT)/stage1-init
+	RUNS=$${RUNS:-10} CRASHKERNEL=$${CRASHKERNEL:-96M} bash scripts/e2e-qemu.sh
+
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s ./internal/vmcore/
+	$(GO) test -run XXX -fuzz FuzzParseInfo -fuzztime 30s ./internal/vmcore/
+	$(GO) test -run XXX -fuzz FuzzProbe -fuzztime 30s ./internal/blkid/
+
+clean:
+	rm -rf $(OUT)

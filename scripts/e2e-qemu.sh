@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# e2e-qemu.sh: a real kernel panics in QEMU, ukdump captures it to a disk, and
+# independent tools read the dump.
+#
+# Stage 1 boots Debian's kernel with crashkernel= and a tiny initramfs whose
+# init runs our `ukdump load` and then crashes the kernel with sysrq. Stage 2 is
+# our capture image saving the dump to a second virtio disk (ext4, labelled
+# crashdump). The host reads the disk with debugfs (no mount) and checks it.
+#
+# Environment: MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
+# RUNS (default 1), DEMO=1 (print the dump for a person), KEEP=1 (keep files),
+# TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MEM=${MEM:-1G}
+CRASHKERNEL=${CRASHKERNEL:-96M}
+RUNS=${RUNS:-1}
+TIMEOUT=${TIMEOUT:-600}
+OUTDIR=${OUTDIR:-out/e2e}
+mkdir -p "$OUTDIR"
+
+say() { printf 'e2e: %s\n' "$*"; }
+die() { say "FAIL: $*"; exit 1; }
+
+kernel=$(ls -1 /boot/vmlinuz-6.1.*-amd64 2>/dev/null | sort -V | tail -n1 || true)
+[ -n "$kernel" ] || die "no /boot/vmlinuz-6.1.*-amd64: run scripts/deps.sh (installs linux-image-amd64)"
+kver=${kernel#/boot/vmlinuz-}
+for t in qemu-system-x86_64 debugfs mkfs.ext4 makedumpfile crash readelf cpio unshare; do
+  command -v "$t" >/dev/null || die "$t is missing: run scripts/deps.sh"
+done
+
+# The capture image, built by the same command a user runs.
+cat > "$OUTDIR/ukdump.toml" <<TOML
+[[target]]
+device = "LABEL=crashdump"
+path = "/var/crash"
+wait_device = "60s"
+
+[action]
+final = "reboot"
+failure = "reboot"
+deadline = "10m"
+TOML
+SOURCE_DATE_EPOCH=0 out/ukdump build -c "$OUTDIR/ukdump.toml" -o "$OUTDIR/capture.img" --busybox out/bb --kver "$kver" | tee "$OUTDIR/build.txt"
+
+# Stage 1's initramfs: its init, ukdump, the kernel and the capture image.
+s1="$OUTDIR/stage1"
+rm -rf "$s1" && mkdir -p "$s1/boot" "$s1/proc" "$s1/sys" "$s1/dev"
+cp out/stage1-init "$s1/init"
+cp out/ukdump "$s1/ukdump"
+cp "$kernel" "$s1/boot/vmlinuz"
+cp "$OUTDIR/capture.img" "$s1/capture.img"
+(cd "$s1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$OUTDIR/stage1.cpio"
+
+pass=0 fail=0
+for run in $(seq 1 "$RUNS"); do
+  disk="$OUTDIR/disk.img"
+  rm -f "$disk"
+  truncate -s 4G "$disk"
+  mkfs.ext4 -q -F -L crashdump "$disk"
+  log="$OUTDIR/serial-$run.log"
+  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver"
+  # No network: QEMU runs in its own empty network namespace.
+  # Each console line gets the host's clock, to time panic → saved.
+  timeout --foreground "$TIMEOUT" unshare -n \
+    qemu-system-x86_64 -accel tcg -m "$MEM" -smp 1 -no-reboot \
+      -display none -monitor none -serial stdio -nic none \
+      -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
+      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6" \
+      -drive "file=$disk,format=raw,if=virtio" </dev/null 2>&1 |
+    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"; done > "$log" || true
+
+  problems=()
+  grep -q 'ukdump: result=saved' "$log" || problems+=("no 'ukdump: result=saved' line on the console ($log)")
+  dirname=$(debugfs -R 'ls -p /var/crash' "$disk" 2>/dev/null | awk -F/ '$6 ~ /-[0-9]+T[0-9]+Z/ {print $6}' | head -n1)
+  if [ -z "$dirname" ]; then
+    problems+=("no dump directory in /var/crash on the disk")
+  else
+    d="$OUTDIR/dump"
+    rm -rf "$d" && mkdir -p "$d"
+    for f in vmcore manifest.json ukdump.log; do
+      debugfs -R "dump /var/crash/$dirname/$f $d/$f" "$disk" >/dev/null 2>&1 || true
+      [ -s "$d/$f" ] || problems+=("$f missing from /var/crash/$dirname")
+    done
+    if [ -s "$d/vmcore" ] && [ -s "$d/manifest.json" ]; then
+      want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$d/manifest.json")
+      got=$(sha256sum "$d/vmcore" | cut -d' ' -f1)
+      [ "$want" = "$got" ] || problems+=("sha256 mismatch: manifest $want, vmcore $got")
+      readelf -h "$d/vmcore" 2>/dev/null | grep -q 'CORE (Core file)' || problems+=("vmcore is not an ELF core")
+      readelf -n "$d/vmcore" 2>/dev/null | grep -q VMCOREINFO || problems+=("vmcore has no VMCOREINFO note")
+      rm -f "$d/dmesg.txt"
+      makedumpfile --dump-dmesg "$d/vmcore" "$d/dmesg.txt" >"$d/makedumpfile.out" 2>&1 || true
+      grep -q 'sysrq triggered crash' "$d/dmesg.txt" 2>/dev/null || problems+=("makedumpfile --dump-dmesg does not find 'sysrq triggered crash' ($d/makedumpfile.out)")
+      rel=$(crash --osrelease "$d/vmcore" 2>&1 | tail -n1)
+      [ "$rel" = "$kver" ] || problems+=("crash --osrelease printed '$rel', want $kver")
+    fi
+  fi
+  t_crash=$(grep -m1 'sysrq: Trigger a crash' "$log" | cut -d' ' -f1 || true)
+  t_saved=$(grep -m1 'ukdump: result=saved' "$log" | cut -d' ' -f1 || true)
+  if [ ${#problems[@]} -eq 0 ]; then
+    pass=$((pass + 1))
+    secs=$(awk -v a="$t_crash" -v b="$t_saved" 'BEGIN { if (a && b) printf "%.1f", b - a; else print "?" }')
+    rate=$(sed -n 's/.*"mb_per_second": \([0-9.]*\).*/\1/p' "$OUTDIR/dump/manifest.json")
+    say "run $run: PASS: panic → dump saved in ${secs}s; copy ${rate} MB/s; $(stat -c %s "$OUTDIR/dump/vmcore") bytes"
+  else
+    fail=$((fail + 1))
+    for p in "${problems[@]}"; do say "run $run: FAIL: $p"; done
+    say "last console lines:"; tail -n 25 "$log" | cut -d' ' -f2- | sed 's/^/  | /'
+  fi
+done
+
+if [ "${DEMO:-}" = 1 ] && [ "$pass" -gt 0 ]; then
+  d="$OUTDIR/dump"
+  echo
+  echo "== The dump: /var/crash/$dirname on the crashdump disk (copied to $d) =="
+  ls -l "$d"
+  echo
+  echo "== manifest.json =="
+  grep -E '"(format|size|sha256|complete|source|kernel_release|host|crash_time|mb_per_second|total)"' "$d/manifest.json" | sed 's/^ */  /'
+  echo
+  echo "== The crashed kernel's last 20 log lines (makedumpfile --dump-dmesg) =="
+  tail -n 20 "$d/dmesg.txt"
+fi
+
+say "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
