@@ -64,7 +64,7 @@ for run in $(seq 1 "$RUNS"); do
   # No network: QEMU runs in its own empty network namespace.
   # Each console line gets the host's clock, to time panic → saved.
   timeout --foreground "$TIMEOUT" unshare -n \
-    qemu-system-x86_64 -accel tcg -m "$MEM" -smp 1 -no-reboot \
+    qemu-system-x86_64 -accel tcg ${QEMU_CPU:+-cpu $QEMU_CPU} -m "$MEM" -smp 1 -no-reboot \
       -display none -monitor none -serial stdio -nic none \
       -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
       -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6" \

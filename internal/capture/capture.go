@@ -448,7 +448,8 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 		m.Error = cerr.Error()
 		c.log.Printf("copy failed after %s: %v; keeping %s/vmcore.incomplete", collect.HumanBytes(res.Bytes), cerr, name)
 	} else {
-		c.log.Printf("saved %s in %.1fs (%.1f MB/s), sha256 %s", collect.HumanBytes(res.Bytes), res.Duration.Seconds(), m.MBPerSecond, res.SHA256)
+		c.log.Printf("saved %s in %.1fs (%.1f MB/s: read %.1fs, write %.1fs, sha256 %.1fs), sha256 %s", collect.HumanBytes(res.Bytes), res.Duration.Seconds(), m.MBPerSecond,
+			res.ReadTime.Seconds(), res.WriteTime.Seconds(), res.HashTime.Seconds(), res.SHA256)
 	}
 	m.Durations.Total = round(c.env.Now().Sub(c.start).Seconds())
 	serr := c.writeSideFiles(d, name, m)

@@ -86,6 +86,8 @@ type Result struct {
 	// SHA256 is the hex digest of the bytes written.
 	SHA256   string
 	Duration time.Duration
+	// Time spent reading the source, hashing and writing to the sink.
+	ReadTime, HashTime, WriteTime time.Duration
 }
 
 // Collect writes the dump of core (read through src) to w. On error, Result
@@ -113,12 +115,18 @@ func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 			return finish(res, h, start, o), fmt.Errorf("collect: stopped at %d of %d bytes: %w", off, total, context.Cause(ctx))
 		}
 		n := int(min(int64(len(buf)), total-off))
+		t0 := o.Now()
 		m, err := src.ReadAt(buf[:n], off)
+		t1 := o.Now()
+		res.ReadTime += t1.Sub(t0)
 		if m < n {
 			return finish(res, h, start, o), fmt.Errorf("collect: read source at %#x (%d bytes): got %d: %w", off, n, m, err)
 		}
 		wn, err := w.Write(buf[:n])
+		t2 := o.Now()
 		h.Write(buf[:wn])
+		res.WriteTime += t2.Sub(t1)
+		res.HashTime += o.Now().Sub(t2)
 		res.Bytes += int64(wn)
 		if err != nil {
 			return finish(res, h, start, o), fmt.Errorf("collect: write at %d: %w", off, err)
