@@ -134,7 +134,10 @@ func Run(env Env) Outcome {
 }
 
 func (c *capture) finish(o Outcome) Outcome {
-	if o.Action == "" {
+	switch o.Action {
+	case config.ActionReboot, config.ActionPoweroff, config.ActionHalt, config.ActionShell:
+	default:
+		// Only a broken config or override gets here; reboot is the safe end.
 		o.Action = config.ActionReboot
 	}
 	el := c.env.Now().Sub(c.start).Round(10 * time.Millisecond).Seconds()

@@ -194,9 +194,11 @@ func (c Context) build(args []string) error {
 	}
 	tmp := *out + ".tmp"
 	if err := os.WriteFile(tmp, img.Bytes(), 0o600); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("build: %w", err)
 	}
 	if err := os.Rename(tmp, *out); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("build: %w", err)
 	}
 	bb, _ := os.Stat(*busybox)

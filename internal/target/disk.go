@@ -120,7 +120,15 @@ func (l *localDir) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil { // exact, whatever the umask or an old file's mode
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 func (l *localDir) Rename(oldname, newname string) error {
