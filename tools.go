@@ -5,6 +5,8 @@
 package tools
 
 import (
+	_ "github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	_ "github.com/pkg/sftp"
 	_ "github.com/u-root/gobusybox/src/cmd/makebb"
 	_ "github.com/u-root/u-root/cmds/core/cat"
 	_ "github.com/u-root/u-root/cmds/core/cp"
@@ -22,4 +24,7 @@ import (
 	_ "github.com/u-root/u-root/cmds/core/sync"
 	_ "github.com/u-root/u-root/cmds/core/umount"
 	_ "github.com/u-root/u-root/cmds/core/uname"
+	_ "github.com/u-root/u-root/pkg/dhclient"
+	_ "github.com/vishvananda/netlink"
+	_ "golang.org/x/crypto/ssh/knownhosts"
 )
