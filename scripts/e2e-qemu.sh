@@ -87,8 +87,10 @@ for run in $(seq 1 "$RUNS"); do
       want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$d/manifest.json")
       got=$(sha256sum "$d/vmcore" | cut -d' ' -f1)
       [ "$want" = "$got" ] || problems+=("sha256 mismatch: manifest $want, vmcore $got")
-      readelf -h "$d/vmcore" 2>/dev/null | grep -q 'CORE (Core file)' || problems+=("vmcore is not an ELF core")
-      readelf -n "$d/vmcore" 2>/dev/null | grep -q VMCOREINFO || problems+=("vmcore has no VMCOREINFO note")
+      # (no `readelf | grep -q`: with pipefail, grep's early exit fails readelf)
+      readelf -h -n "$d/vmcore" > "$d/readelf.txt" 2>&1 || true
+      grep -q 'CORE (Core file)' "$d/readelf.txt" || problems+=("vmcore is not an ELF core ($d/readelf.txt)")
+      grep -q VMCOREINFO "$d/readelf.txt" || problems+=("vmcore has no VMCOREINFO note ($d/readelf.txt)")
       rm -f "$d/dmesg.txt"
       makedumpfile --dump-dmesg "$d/vmcore" "$d/dmesg.txt" >"$d/makedumpfile.out" 2>&1 || true
       grep -q 'sysrq triggered crash' "$d/dmesg.txt" 2>/dev/null || problems+=("makedumpfile --dump-dmesg does not find 'sysrq triggered crash' ($d/makedumpfile.out)")
