@@ -14,6 +14,7 @@ pkgs=(
   kmod util-linux          # modinfo, unshare
   time                     # /usr/bin/time -v for benchmarks
   binutils                 # readelf checks the saved core
+  python3 python3-libkdumpfile  # an independent reader of kdump-compressed files (interop tests)
 )
 
 missing=()
