@@ -9,7 +9,7 @@
 #
 # Environment: MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
 # RUNS (default 1), DEMO=1 (print the dump for a person), KEEP=1 (keep files),
-# TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e).
+# TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e), QEMU_CPU (default max).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ MEM=${MEM:-1G}
 CRASHKERNEL=${CRASHKERNEL:-96M}
 RUNS=${RUNS:-1}
 TIMEOUT=${TIMEOUT:-600}
+QEMU_CPU=${QEMU_CPU:-max}   # TCG emulates SHA-NI etc.: the sha256 of the dump is ~40% faster than with qemu64
 OUTDIR=${OUTDIR:-out/e2e}
 mkdir -p "$OUTDIR"
 
@@ -64,7 +65,7 @@ for run in $(seq 1 "$RUNS"); do
   # No network: QEMU runs in its own empty network namespace.
   # Each console line gets the host's clock, to time panic → saved.
   timeout --foreground "$TIMEOUT" unshare -n \
-    qemu-system-x86_64 -accel tcg ${QEMU_CPU:+-cpu $QEMU_CPU} -m "$MEM" -smp 1 -no-reboot \
+    qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" -m "$MEM" -smp 1 -no-reboot \
       -display none -monitor none -serial stdio -nic none \
       -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
       -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6" \

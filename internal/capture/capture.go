@@ -101,6 +101,7 @@ func Run(env Env) Outcome {
 	c.log.Printf("ukdump %s capture starting", env.Version)
 
 	c.setupFS()
+	c.log.Printf("memory: %s", c.memAvailable())
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return c.finish(Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: err})
@@ -186,6 +187,22 @@ func (c *capture) setupFS() {
 	if !mounted["/dev"] {
 		mount("devtmpfs", "dev", "devtmpfs")
 	}
+}
+
+// memAvailable reports MemAvailable and MemTotal from /proc/meminfo: the
+// capture kernel's headroom, the first thing to look at after an OOM.
+func (c *capture) memAvailable() string {
+	data, err := os.ReadFile(c.path("proc/meminfo"))
+	if err != nil {
+		return err.Error()
+	}
+	v := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, val, ok := strings.Cut(line, ":"); ok {
+			v[k] = strings.TrimSpace(val)
+		}
+	}
+	return fmt.Sprintf("%s available of %s", v["MemAvailable"], v["MemTotal"])
 }
 
 // loadConfig reads the baked-in config and the ukdump.* overrides. On error
@@ -474,7 +491,8 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 	}
 	var last time.Time
 	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
-		Now: c.env.Now,
+		Now:       c.env.Now,
+		ChunkSize: 1 << 20,
 		Progress: func(p collect.Progress) {
 			if now := c.env.Now(); now.Sub(last) >= c.env.ProgressEvery || p.Done == p.Total {
 				last = now

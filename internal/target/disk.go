@@ -128,7 +128,7 @@ func (l *localDir) Create(name string) (File, error) {
 		f.Close()
 		return nil, err
 	}
-	return f, nil
+	return newStreamFile(f), nil
 }
 
 func (l *localDir) Rename(oldname, newname string) error {

@@ -1,0 +1,261 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/ukdump/ukdump/internal/vmcore"
+)
+
+// pageRange is a run of page frames backed by one PT_LOAD: pfns [start, end).
+type pageRange struct {
+	start, end uint64
+	load       vmcore.Phdr
+}
+
+// pageRanges maps the core's physical memory to page frames. Like
+// makedumpfile's first bitmap, a PT_LOAD covers [paddr/ps, (paddr+memsz)/ps)
+// (both ends round down), and a frame covered by several PT_LOADs (the kernel
+// text is also in the direct map) is read from the first by address.
+func pageRanges(c *vmcore.Core, ps uint64) (ranges []pageRange, maxPFN uint64) {
+	loads := append([]vmcore.Phdr(nil), c.Loads...)
+	sort.SliceStable(loads, func(i, j int) bool { return loads[i].Paddr < loads[j].Paddr })
+	next := uint64(0)
+	for _, l := range loads {
+		start, end := l.Paddr/ps, (l.Paddr+l.Memsz)/ps
+		start = max(start, next)
+		if start >= end {
+			continue
+		}
+		ranges = append(ranges, pageRange{start: start, end: end, load: l})
+		next = end
+		maxPFN = max(maxPFN, end)
+	}
+	return ranges, maxPFN
+}
+
+// readPages reads n pages from pfn on into buf: the bytes inside the
+// PT_LOAD's file image from the source, the rest (p_memsz beyond p_filesz,
+// or a partial page's edges) as zeros.
+func readPages(src io.ReaderAt, r pageRange, pfn uint64, n int, ps uint64, buf []byte) error {
+	lo, hi := pfn*ps, (pfn+uint64(n))*ps
+	buf = buf[:hi-lo]
+	fileLo, fileHi := max(lo, r.load.Paddr), min(hi, r.load.Paddr+r.load.Filesz)
+	if fileLo >= fileHi {
+		clear(buf)
+		return nil
+	}
+	clear(buf[:fileLo-lo])
+	clear(buf[fileHi-lo:])
+	off := int64(r.load.Offset + (fileLo - r.load.Paddr))
+	if m, err := src.ReadAt(buf[fileLo-lo:fileHi-lo], off); m < int(fileHi-fileLo) {
+		return fmt.Errorf("read pfn %#x..%#x at file offset %#x: got %d of %d bytes: %w", pfn, pfn+uint64(n), off, m, fileHi-fileLo, err)
+	}
+	return nil
+}
+
+// isZero reports whether a page is all zeros.
+func isZero(p []byte) bool {
+	for len(p) >= 8 {
+		if p[0]|p[1]|p[2]|p[3]|p[4]|p[5]|p[6]|p[7] != 0 {
+			return false
+		}
+		p = p[8:]
+	}
+	for _, b := range p {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// chunk is a run of pages handled by one worker.
+type chunk struct {
+	seq   int
+	r     pageRange
+	pfn   uint64
+	n     int
+	in    []byte // the pages as read
+	out   []byte // their stored forms, back to back
+	pages []pageOut
+	err   error
+}
+
+// pageOut is one processed page.
+type pageOut struct {
+	data  []byte // slice of chunk.out or chunk.in
+	flags uint32
+	zero  bool
+}
+
+// process is what a worker does with each page: decide its stored form.
+// It may use dst as scratch and return a slice of it, or of page.
+type processFunc func(dst, page []byte) (out []byte, flags uint32)
+
+// pipeline reads the pages of ranges in order, runs process on them on
+// workers goroutines, and hands them to emit in pfn order. Memory is bounded
+// by inflight chunks of chunkPages pages (two buffers each), whatever the
+// dump's size.
+type pipeline struct {
+	src        io.ReaderAt
+	ranges     []pageRange
+	pageSize   uint64
+	chunkPages int
+	workers    int
+	inflight   int
+	// newProcess makes one worker's page function (nil: pages stored as read).
+	newProcess func() (processFunc, error)
+	// skip reports pfns not to process at all (excluded pages).
+	skip func(pfn uint64) bool
+}
+
+// run calls emit for every page not skipped, in ascending pfn order.
+func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	free := make(chan *chunk, p.inflight)
+	for i := 0; i < p.inflight; i++ {
+		free <- &chunk{
+			in:    make([]byte, p.chunkPages*int(p.pageSize)),
+			out:   make([]byte, 0, p.chunkPages*int(p.pageSize)),
+			pages: make([]pageOut, 0, p.chunkPages),
+		}
+	}
+	jobs := make(chan *chunk)
+	done := make(chan *chunk, p.inflight)
+	var wg sync.WaitGroup
+	for w := 0; w < p.workers; w++ {
+		proc := processFunc(nil)
+		if p.newProcess != nil {
+			var err error
+			if proc, err = p.newProcess(); err != nil {
+				return err
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				c.err = p.work(c, proc)
+				done <- c
+			}
+		}()
+	}
+	// Producer: cut the ranges into chunks.
+	go func() {
+		defer close(jobs)
+		seq := 0
+		for _, r := range p.ranges {
+			for pfn := r.start; pfn < r.end; {
+				n := int(min(uint64(p.chunkPages), r.end-pfn))
+				var c *chunk
+				select {
+				case c = <-free:
+				case <-ctx.Done():
+					return
+				}
+				c.seq, c.r, c.pfn, c.n, c.err = seq, r, pfn, n, nil
+				select {
+				case jobs <- c:
+				case <-ctx.Done():
+					return
+				}
+				seq++
+				pfn += uint64(n)
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(done) }()
+
+	// Orderer: emit chunks in sequence.
+	pending := map[int]*chunk{}
+	next := 0
+	var err error
+	for c := range done {
+		if err != nil {
+			continue // drain
+		}
+		pending[c.seq] = c
+		for {
+			c, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err = c.err; err == nil {
+				err = p.emitChunk(ctx, c, emit)
+			}
+			free <- c
+			if err != nil {
+				cancel(err)
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = context.Cause(ctx)
+		if err == context.Canceled {
+			err = nil
+		}
+	}
+	return err
+}
+
+func (p *pipeline) emitChunk(ctx context.Context, c *chunk, emit func(uint64, pageOut) error) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	for i, po := range c.pages {
+		if po.data == nil && !po.zero {
+			continue // skipped
+		}
+		if err := emit(c.pfn+uint64(i), po); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pipeline) work(c *chunk, proc processFunc) error {
+	ps := int(p.pageSize)
+	if err := readPages(p.src, c.r, c.pfn, c.n, p.pageSize, c.in); err != nil {
+		return err
+	}
+	c.pages = c.pages[:0]
+	c.out = c.out[:0]
+	for i := 0; i < c.n; i++ {
+		pfn := c.pfn + uint64(i)
+		page := c.in[i*ps : (i+1)*ps]
+		if p.skip != nil && p.skip(pfn) {
+			c.pages = append(c.pages, pageOut{})
+			continue
+		}
+		if isZero(page) {
+			c.pages = append(c.pages, pageOut{zero: true, data: page})
+			continue
+		}
+		if proc == nil {
+			c.pages = append(c.pages, pageOut{data: page})
+			continue
+		}
+		start := len(c.out)
+		out, flags := proc(c.out[start:start:cap(c.out)], page)
+		if len(out) > 0 && &out[0] == &page[0] {
+			c.pages = append(c.pages, pageOut{data: page, flags: flags})
+			continue
+		}
+		if start+len(out) > cap(c.out) {
+			// Cannot happen: a stored form is never larger than the page.
+			return fmt.Errorf("collect: page %#x: stored form of %d bytes exceeds the chunk buffer", pfn, len(out))
+		}
+		c.out = c.out[:start+len(out)]
+		copy(c.out[start:], out)
+		c.pages = append(c.pages, pageOut{data: c.out[start : start+len(out)], flags: flags})
+	}
+	return nil
+}

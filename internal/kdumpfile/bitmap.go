@@ -1,0 +1,163 @@
+package kdumpfile
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// Bitmap is one bit per page frame number as the kdump format stores it:
+// the bit for pfn p is bit p&7 (LSB first) of byte p>>3. Bits at and past
+// Len() are always clear.
+//
+// A Bitmap is not safe for concurrent modification; concurrent Get, Count
+// and NextSet calls are fine.
+type Bitmap struct {
+	b []byte
+	n uint64
+}
+
+// NewBitmap returns an all-clear bitmap for pfns [0, maxPFN).
+func NewBitmap(maxPFN uint64) *Bitmap {
+	return &Bitmap{b: make([]byte, divUp(maxPFN, 8)), n: maxPFN}
+}
+
+// bitmapFromBytes wraps the first divUp(n, 8) bytes of b (which must be that
+// long), clearing the bits past n.
+func bitmapFromBytes(b []byte, n uint64) *Bitmap {
+	m := &Bitmap{b: b[:divUp(n, 8)], n: n}
+	if r := n & 7; r != 0 {
+		m.b[len(m.b)-1] &= byte(1)<<r - 1
+	}
+	return m
+}
+
+// Len is the number of pfns the bitmap covers (max_mapnr).
+func (m *Bitmap) Len() uint64 { return m.n }
+
+func (m *Bitmap) check(pfn uint64) {
+	if pfn >= m.n {
+		panic(fmt.Sprintf("kdumpfile: pfn %#x out of range [0, %#x)", pfn, m.n))
+	}
+}
+
+// Set sets the bit of pfn, which must be below Len().
+func (m *Bitmap) Set(pfn uint64) {
+	m.check(pfn)
+	m.b[pfn>>3] |= 1 << (pfn & 7)
+}
+
+// Clear clears the bit of pfn, which must be below Len().
+func (m *Bitmap) Clear(pfn uint64) {
+	m.check(pfn)
+	m.b[pfn>>3] &^= 1 << (pfn & 7)
+}
+
+// Get reports whether the bit of pfn is set; pfns past Len() are clear.
+func (m *Bitmap) Get(pfn uint64) bool {
+	return pfn < m.n && m.b[pfn>>3]&(1<<(pfn&7)) != 0
+}
+
+// SetRange sets the bits of pfns [start, end); end must not exceed Len().
+func (m *Bitmap) SetRange(start, end uint64) { m.setRange(start, end, true) }
+
+// ClearRange clears the bits of pfns [start, end); end must not exceed Len().
+func (m *Bitmap) ClearRange(start, end uint64) { m.setRange(start, end, false) }
+
+func (m *Bitmap) setRange(start, end uint64, v bool) {
+	if start >= end {
+		return
+	}
+	if end > m.n {
+		panic(fmt.Sprintf("kdumpfile: pfn range [%#x, %#x) out of range [0, %#x)", start, end, m.n))
+	}
+	apply := func(i uint64, mask byte) {
+		if v {
+			m.b[i] |= mask
+		} else {
+			m.b[i] &^= mask
+		}
+	}
+	// Head: bits up to the next byte boundary.
+	for start < end && start&7 != 0 {
+		apply(start>>3, 1<<(start&7))
+		start++
+	}
+	// Whole bytes.
+	fill := byte(0)
+	if v {
+		fill = 0xff
+	}
+	for ; start+8 <= end; start += 8 {
+		m.b[start>>3] = fill
+	}
+	// Tail.
+	for ; start < end; start++ {
+		apply(start>>3, 1<<(start&7))
+	}
+}
+
+// Count is the number of set bits.
+func (m *Bitmap) Count() uint64 { return popcount(m.b) }
+
+func popcount(b []byte) uint64 {
+	var n uint64
+	for len(b) >= 8 {
+		n += uint64(bits.OnesCount64(binary.LittleEndian.Uint64(b)))
+		b = b[8:]
+	}
+	for _, c := range b {
+		n += uint64(bits.OnesCount8(c))
+	}
+	return n
+}
+
+// NextSet returns the first set pfn at or after from; ok is false if there
+// is none.
+func (m *Bitmap) NextSet(from uint64) (pfn uint64, ok bool) {
+	if from >= m.n {
+		return 0, false
+	}
+	i := from >> 3
+	// The byte holding from, without the bits below it.
+	if c := m.b[i] >> (from & 7); c != 0 {
+		return from + uint64(bits.TrailingZeros8(c)), true
+	}
+	i++
+	// Byte-wise up to an 8-byte boundary, then word-wise.
+	for ; i < uint64(len(m.b)) && i&7 != 0; i++ {
+		if c := m.b[i]; c != 0 {
+			return i<<3 + uint64(bits.TrailingZeros8(c)), true
+		}
+	}
+	for ; i+8 <= uint64(len(m.b)); i += 8 {
+		if w := binary.LittleEndian.Uint64(m.b[i:]); w != 0 {
+			return i<<3 + uint64(bits.TrailingZeros64(w)), true
+		}
+	}
+	for ; i < uint64(len(m.b)); i++ {
+		if c := m.b[i]; c != 0 {
+			return i<<3 + uint64(bits.TrailingZeros8(c)), true
+		}
+	}
+	return 0, false
+}
+
+// Bytes is the bitmap as stored in a dump, divUp(Len(), 8) bytes. It is the
+// bitmap's own memory, not a copy.
+func (m *Bitmap) Bytes() []byte { return m.b }
+
+// Clone returns an independent copy.
+func (m *Bitmap) Clone() *Bitmap {
+	return &Bitmap{b: append([]byte(nil), m.b...), n: m.n}
+}
+
+// isSubsetOf reports whether every bit of m is set in o (same Len).
+func (m *Bitmap) isSubsetOf(o *Bitmap) (bad uint64, ok bool) {
+	for i, c := range m.b {
+		if d := c &^ o.b[i]; d != 0 {
+			return uint64(i)<<3 + uint64(bits.TrailingZeros8(d)), false
+		}
+	}
+	return 0, true
+}

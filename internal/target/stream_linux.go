@@ -1,0 +1,44 @@
+package target
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeBehind is how much written data may sit in the page cache before a
+// file written by the capture pushes it to disk and drops it.
+const writeBehind = 4 << 20
+
+// streamFile is a file written once, front to back, that keeps little of
+// itself in the page cache: every writeBehind bytes it starts writeback of
+// the new data, waits for the previous window, and drops that from the cache.
+// A capture kernel has a few MiB to spare; a 1 GiB dump written through the
+// page cache left it "deadlocked on memory" at crashkernel=96M (measured in
+// the e2e), because dirty pages cannot be reclaimed faster than the disk
+// takes them.
+type streamFile struct {
+	*os.File
+	off     int64 // bytes written
+	started int64 // writeback started up to here
+	done    int64 // written back and dropped up to here
+}
+
+func newStreamFile(f *os.File) *streamFile { return &streamFile{File: f} }
+
+func (s *streamFile) Write(p []byte) (int, error) {
+	n, err := s.File.Write(p)
+	s.off += int64(n)
+	if s.off-s.started >= writeBehind {
+		fd := int(s.Fd())
+		// Best effort: these only manage the cache; errors surface in fsync.
+		unix.SyncFileRange(fd, s.started, s.off-s.started, unix.SYNC_FILE_RANGE_WRITE)
+		if s.started > s.done {
+			unix.SyncFileRange(fd, s.done, s.started-s.done, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			unix.Fadvise(fd, s.done, s.started-s.done, unix.FADV_DONTNEED)
+			s.done = s.started
+		}
+		s.started = s.off
+	}
+	return n, err
+}
