@@ -311,25 +311,27 @@ func (c *capture) loadModules() {
 
 // Manifest is manifest.json in the dump directory.
 type Manifest struct {
-	Format        string    `json:"format"`
-	Compression   string    `json:"compression"`
-	File          string    `json:"file"`
-	Size          int64     `json:"size"`
-	SHA256        string    `json:"sha256"`
-	Complete      bool      `json:"complete"`
-	Error         string    `json:"error,omitempty"`
-	Source        string    `json:"source"`
-	MemoryBytes   int64     `json:"memory_bytes"`
-	CPUs          int       `json:"cpus"`
-	KernelRelease string    `json:"kernel_release"`
-	Host          string    `json:"host"`
-	CrashTime     time.Time `json:"crash_time"`
-	CrashTimeFrom string    `json:"crash_time_from"`
-	CaptureStart  time.Time `json:"capture_start"`
-	Target        string    `json:"target"`
-	Durations     Durations `json:"durations_seconds"`
-	MBPerSecond   float64   `json:"mb_per_second"`
-	Version       string    `json:"ukdump_version"`
+	Format        string             `json:"format"`
+	Compression   string             `json:"compression"`
+	DumpLevel     int                `json:"dump_level"`
+	Pages         collect.PageCounts `json:"pages"`
+	File          string             `json:"file"`
+	Size          int64              `json:"size"`
+	SHA256        string             `json:"sha256"`
+	Complete      bool               `json:"complete"`
+	Error         string             `json:"error,omitempty"`
+	Source        string             `json:"source"`
+	MemoryBytes   int64              `json:"memory_bytes"`
+	CPUs          int                `json:"cpus"`
+	KernelRelease string             `json:"kernel_release"`
+	Host          string             `json:"host"`
+	CrashTime     time.Time          `json:"crash_time"`
+	CrashTimeFrom string             `json:"crash_time_from"`
+	CaptureStart  time.Time          `json:"capture_start"`
+	Target        string             `json:"target"`
+	Durations     Durations          `json:"durations_seconds"`
+	MBPerSecond   float64            `json:"mb_per_second"`
+	Version       string             `json:"ukdump_version"`
 }
 
 // Durations of the capture's steps, in seconds.
@@ -361,7 +363,7 @@ func (c *capture) capture(ctx context.Context) Outcome {
 	modSecs := c.env.Now().Sub(mstart).Seconds()
 
 	m := Manifest{
-		Format: collect.FormatELF, Compression: "none", File: "vmcore", Source: src.name,
+		File: "vmcore", Source: src.name,
 		MemoryBytes: src.core.MemoryBytes(), CPUs: src.core.CPUs(), KernelRelease: rel,
 		Host: c.hostName(src), CaptureStart: c.start.UTC(), Version: c.env.Version,
 	}
@@ -438,7 +440,12 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	if err != nil {
 		return "", err
 	}
-	need := src.core.Size + int64(c.cfg.Retention.MinFree)
+	// A full ELF copy needs the core's size; a filtered or compressed dump
+	// needs at most that, but only min_free is sure.
+	need := int64(c.cfg.Retention.MinFree)
+	if c.cfg.Collect.Format == collect.FormatELF {
+		need += src.core.Size
+	}
 	if free < need {
 		return "", fmt.Errorf("not enough space on %s: %s free, need %s (dump %s + min_free %s)", d,
 			collect.HumanBytes(free), collect.HumanBytes(need), collect.HumanBytes(src.core.Size), collect.HumanBytes(int64(c.cfg.Retention.MinFree)))
@@ -458,17 +465,19 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	c.log.Printf("saving to %s/%s", d, name)
 
 	res, cerr := c.copy(ctx, d, name, src)
+	m.Format, m.Compression, m.DumpLevel, m.Pages = res.Format, res.Codec, res.DumpLevel, res.Pages
 	m.Size, m.SHA256, m.Complete = res.Bytes, res.SHA256, cerr == nil
 	m.Durations.Copy = round(res.Duration.Seconds())
-	if res.Duration > 0 {
-		m.MBPerSecond = round(float64(res.Bytes) / res.Duration.Seconds() / 1e6)
+	if res.Duration > 0 { // of the crashed kernel's memory, whatever the output size
+		m.MBPerSecond = round(float64(m.MemoryBytes) / res.Duration.Seconds() / 1e6)
 	}
 	if cerr != nil {
 		m.File = "vmcore.incomplete"
 		m.Error = cerr.Error()
 		c.log.Printf("copy failed after %s: %v; keeping %s/vmcore.incomplete", collect.HumanBytes(res.Bytes), cerr, name)
 	} else {
-		c.log.Printf("saved %s in %.1fs (%.1f MB/s: read %.1fs, write %.1fs, sha256 %.1fs), sha256 %s", collect.HumanBytes(res.Bytes), res.Duration.Seconds(), m.MBPerSecond,
+		c.log.Printf("saved %s (%s, %s, dump level %d) of %s memory in %.1fs (%.1f MB/s: read %.1fs, write %.1fs, sha256 %.1fs), sha256 %s",
+			collect.HumanBytes(res.Bytes), res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(m.MemoryBytes), res.Duration.Seconds(), m.MBPerSecond,
 			res.ReadTime.Seconds(), res.WriteTime.Seconds(), res.HashTime.Seconds(), res.SHA256)
 	}
 	m.Durations.Total = round(c.env.Now().Sub(c.start).Seconds())
@@ -490,7 +499,11 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 		return collect.Result{}, fmt.Errorf("create %s: %w", inc, err)
 	}
 	var last time.Time
+	level, _ := c.cfg.Collect.Level() // validated with the config
 	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
+		Format:    c.cfg.Collect.Format,
+		Codec:     c.cfg.Collect.Compression,
+		DumpLevel: level,
 		Now:       c.env.Now,
 		ChunkSize: 1 << 20,
 		Progress: func(p collect.Progress) {

@@ -85,6 +85,10 @@ func (r *fakeRoot) env(console *bytes.Buffer) capture.Env {
 }
 
 const diskConfig = `
+[collect]
+format = "elf"
+exclude = ["none"]
+
 [[target]]
 device = "LABEL=crashdump"
 path = "/var/crash"

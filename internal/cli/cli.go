@@ -1,4 +1,5 @@
-// Package cli implements the ukdump host command: build, load, unload, status.
+// Package cli implements the ukdump host command: build, load, unload,
+// status, and the dump tools collect, info and reassemble.
 package cli
 
 import (
@@ -38,6 +39,10 @@ commands:
   load    --initrd IMAGE       load the capture kernel (kexec_file_load on crash)
   unload                       unload the capture kernel
   status                       show whether a capture kernel is loaded
+  collect [-d N] [--format F] [--compress C] IN OUT
+                               write a dump (kdump-compressed, ELF or flattened) from an ELF core
+  info [--json] DUMP           describe a dump: format, codec, kernel, pages, complete or not
+  reassemble IN OUT            turn a flattened dump back into a normal file
   version                      print the version
 
 'ukdump COMMAND -h' describes a command's flags.`
@@ -64,6 +69,12 @@ func (c Context) Execute() error {
 		return c.unload(args)
 	case "status":
 		return c.status(args)
+	case "collect":
+		return c.collectCmd(args)
+	case "info":
+		return c.info(args)
+	case "reassemble":
+		return c.reassemble(args)
 	case "version":
 		fmt.Fprintln(c.Stdout, "ukdump", version.Version)
 		return nil

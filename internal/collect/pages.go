@@ -14,6 +14,7 @@ import (
 type pageRange struct {
 	start, end uint64
 	load       vmcore.Phdr
+	whole      bool // (ELF writer) copy load as it is
 }
 
 // pageRanges maps the core's physical memory to page frames. Like
@@ -111,6 +112,8 @@ type pipeline struct {
 	newProcess func() (processFunc, error)
 	// skip reports pfns not to process at all (excluded pages).
 	skip func(pfn uint64) bool
+	// detectZero marks all-zero pages (zero: true) instead of processing them.
+	detectZero bool
 }
 
 // run calls emit for every page not skipped, in ascending pfn order.
@@ -235,7 +238,7 @@ func (p *pipeline) work(c *chunk, proc processFunc) error {
 			c.pages = append(c.pages, pageOut{})
 			continue
 		}
-		if isZero(page) {
+		if p.detectZero && isZero(page) {
 			c.pages = append(c.pages, pageOut{zero: true, data: page})
 			continue
 		}

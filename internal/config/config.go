@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/ukdump/ukdump/internal/blkid"
+	"github.com/ukdump/ukdump/internal/collect"
 )
 
 // Config is the whole capture configuration, baked into the image as
@@ -35,17 +36,47 @@ type Config struct {
 
 // Collect says how the dump is written.
 type Collect struct {
-	// Format is "elf" (default for now: a plain ELF copy). "kdump" and "flat"
-	// are reserved for the collector and refused until it lands.
+	// Format is "kdump" (default: kdump-compressed, what crash prefers),
+	// "elf" (an ELF core) or "flat" (kdump-compressed as a flattened stream).
+	// Network targets always get a stream: kdump becomes flat there.
 	Format string `toml:"format"`
-	// Compression applies to the kdump format; "none" for elf.
+	// Compression of kdump pages: zstd (default), zlib, snappy, none.
+	// Debian 12's makedumpfile and crash read zlib but not zstd or snappy.
 	Compression string `toml:"compression"`
-	// Exclude lists page classes to leave out; empty means a full dump.
+	// Exclude lists page classes to leave out: zero, cache, cache-private,
+	// user, free (makedumpfile -d 1, 2, 4, 8, 16). Default ["zero"];
+	// ["none"] saves every page.
 	Exclude []string `toml:"exclude"`
 	// DumpLevel is makedumpfile's -d N; Exclude and DumpLevel are alternatives.
 	DumpLevel int `toml:"dump_level"`
 	// Dmesg writes vmcore-dmesg.txt beside the dump.
 	Dmesg bool `toml:"dmesg"`
+}
+
+// ExcludeClasses names the page classes of makedumpfile's dump level bits.
+// "none" (alone) asks for a full dump.
+var ExcludeClasses = map[string]int{"none": 0, "zero": 1, "cache": 2, "cache-private": 4, "user": 8, "free": 16}
+
+// Level is the dump level: from Exclude (default ["zero"]) or DumpLevel.
+func (c Collect) Level() (int, error) {
+	if len(c.Exclude) == 0 {
+		if c.DumpLevel == 0 {
+			return collect.ExcludeZero, nil
+		}
+		return c.DumpLevel, nil
+	}
+	level := 0
+	for _, e := range c.Exclude {
+		bit, ok := ExcludeClasses[e]
+		if !ok {
+			return 0, fmt.Errorf("unknown page class %q (want zero, cache, cache-private, user, free, or none for a full dump)", e)
+		}
+		level |= bit
+	}
+	if c.DumpLevel != 0 && c.DumpLevel != level {
+		return 0, fmt.Errorf("exclude = %q is dump level %d but dump_level = %d: set one of them", c.Exclude, level, c.DumpLevel)
+	}
+	return level, nil
 }
 
 // Target is one place a dump may be saved; targets are tried in order.
@@ -164,7 +195,7 @@ const (
 // Default returns the configuration used for fields a file leaves out.
 func Default() Config {
 	return Config{
-		Collect: Collect{Format: "elf", Compression: "none", Dmesg: true},
+		Collect: Collect{Format: "kdump", Compression: "zstd", Dmesg: true},
 		Action:  Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
 	}
 }
@@ -251,15 +282,19 @@ func (c *Config) Validate() error {
 	switch c.Collect.Format {
 	case "elf":
 		if c.Collect.Compression != "none" && c.Collect.Compression != "" {
-			bad("collect.compression", "%q is not possible with format \"elf\" (want none)", c.Collect.Compression)
+			bad("collect.compression", "%q is not possible with format \"elf\" (want none, or format \"kdump\")", c.Collect.Compression)
 		}
 	case "kdump", "flat":
-		bad("collect.format", "%q is not implemented yet in this version (want elf)", c.Collect.Format)
+		if !oneOf(c.Collect.Compression, "zstd", "zlib", "snappy", "none") {
+			bad("collect.compression", "unsupported compression %q (want zstd, zlib, snappy, none)", c.Collect.Compression)
+		}
 	default:
-		bad("collect.format", "unsupported format %q (want elf)", c.Collect.Format)
+		bad("collect.format", "unsupported format %q (want kdump, elf, flat)", c.Collect.Format)
 	}
-	if len(c.Collect.Exclude) > 0 || c.Collect.DumpLevel != 0 {
-		bad("collect.exclude", "page filtering is not implemented yet in this version (remove exclude and dump_level for a full dump)")
+	if level, err := c.Collect.Level(); err != nil {
+		bad("collect.exclude", "%v", err)
+	} else if err := collect.CheckDumpLevel(level); err != nil {
+		bad("collect.exclude", "%v", err)
 	}
 	if len(c.Targets) == 0 {
 		bad("target", "no [[target]] configured (want at least one, e.g. device = \"LABEL=crashdump\")")

@@ -70,7 +70,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("Parse(minimal) = %v", err)
 	}
 	want := &Config{
-		Collect:   Collect{Format: "elf", Compression: "none", Dmesg: true},
+		Collect:   Collect{Format: "kdump", Compression: "zstd", Dmesg: true},
 		Targets:   []Target{{Device: "LABEL=crashdump", Path: "/", WaitDevice: Duration{60 * time.Second}}},
 		Network:   Network{Interface: "auto", Mode: "dhcp"},
 		Action:    Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
@@ -109,11 +109,13 @@ func TestParseErrors(t *testing.T) {
 		{"bad deadline string", dev + "[action]\ndeadline = \"soon\"\n", []string{`"action.deadline"`, `bad duration "soon"`}},
 		{"zero deadline", dev + "[action]\ndeadline = \"0s\"\n", []string{"config: action.deadline: must be positive"}},
 		{"negative deadline", dev + "[action]\ndeadline = \"-1m\"\n", []string{"config: action.deadline: must be positive"}},
-		{"kdump format refused", dev + "[collect]\nformat = \"kdump\"\n", []string{`config: collect.format: "kdump" is not implemented yet`}},
+		{"bad compression", dev + "[collect]\ncompression = \"lz4\"\n", []string{`config: collect.compression: unsupported compression "lz4"`}},
+		{"bad page class", dev + "[collect]\nexclude = [\"zero\", \"slab\"]\n", []string{`config: collect.exclude: unknown page class "slab"`}},
+		{"exclude and dump_level disagree", dev + "[collect]\nexclude = [\"zero\"]\ndump_level = 3\n", []string{"config: collect.exclude:", "set one of them"}},
 		{"unknown format", dev + "[collect]\nformat = \"raw\"\n", []string{`config: collect.format: unsupported format "raw"`}},
-		{"compression with elf", dev + "[collect]\ncompression = \"zstd\"\n", []string{`config: collect.compression: "zstd" is not possible with format "elf"`}},
-		{"exclude refused", dev + "[collect]\nexclude = [\"zero\", \"free\"]\n", []string{"config: collect.exclude: page filtering is not implemented yet"}},
-		{"dump_level refused", dev + "[collect]\ndump_level = 31\n", []string{"config: collect.exclude: page filtering is not implemented yet"}},
+		{"compression with elf", dev + "[collect]\nformat = \"elf\"\ncompression = \"zstd\"\n", []string{`config: collect.compression: "zstd" is not possible with format "elf"`}},
+		{"exclude refused", dev + "[collect]\nexclude = [\"zero\", \"free\"]\n", []string{"config: collect.exclude:", "free (16) pages needs the mem_map walk"}},
+		{"dump_level refused", dev + "[collect]\ndump_level = 31\n", []string{"config: collect.exclude:", "cache (2), cache-private (4), user (8), free (16) pages needs the mem_map walk"}},
 		{"bad min_free unit", dev + "[retention]\nmin_free = \"1GiX\"\n", []string{`"retention.min_free"`, `unknown unit "GiX"`}},
 		{"bad host", "host = \"a/b\"\n" + dev, []string{`config: host: "a/b" must not contain`}},
 		{"bad network mode", dev + "[network]\nmode = \"bootp\"\n", []string{`config: network.mode: unsupported mode "bootp"`}},

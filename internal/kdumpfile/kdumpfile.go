@@ -133,10 +133,10 @@ type SubHeader struct {
 	OffsetNote int64
 	SizeNote   uint64
 	// OffsetEraseInfo and SizeEraseInfo locate the eraseinfo text (0 if none).
-	OffsetEraseInfo        int64
-	SizeEraseInfo          uint64
-	StartPFN64, EndPFN64   uint64
-	MaxMapnr64             uint64
+	OffsetEraseInfo      int64
+	SizeEraseInfo        uint64
+	StartPFN64, EndPFN64 uint64
+	MaxMapnr64           uint64
 }
 
 // PageDesc is page_desc_t: where a page's data is and how it is stored.

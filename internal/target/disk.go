@@ -120,7 +120,7 @@ func (l *localDir) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // RDWR: the kdump writer reads back for the sha256
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,23 @@ type streamFile struct {
 	off     int64 // bytes written
 	started int64 // writeback started up to here
 	done    int64 // written back and dropped up to here
+	// atBytes counts WriteAt bytes since the cache was last dropped.
+	atBytes int64
+}
+
+// WriteAt writes at an offset (the kdump format writes its descriptor table
+// and page data in two places): every writeBehind bytes the whole file is
+// written back and dropped from the cache.
+func (s *streamFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := s.File.WriteAt(p, off)
+	s.atBytes += int64(n)
+	if s.atBytes >= writeBehind {
+		fd := int(s.Fd())
+		unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+		s.atBytes = 0
+	}
+	return n, err
 }
 
 func newStreamFile(f *os.File) *streamFile { return &streamFile{File: f} }

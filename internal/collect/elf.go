@@ -1,0 +1,218 @@
+package collect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/vmcore"
+)
+
+// elfIncomplete is DUMP_ELF_INCOMPLETE, set in e_flags of an ELF dump whose
+// writing failed.
+const elfIncomplete = 0x1
+
+// mergeGap is the shortest run of excluded pages left out of an ELF dump:
+// shorter runs are written as data, so a fragmented memory does not need a
+// program header per page.
+const mergeGap = 16
+
+// maxELFPhdrs keeps the program header count below PN_XNUM.
+const maxELFPhdrs = 0xfff0
+
+// elfSeg is one PT_LOAD of the output: filePages of data from pfn on, then
+// memPages-filePages of excluded (zero) pages.
+type elfSeg struct {
+	load               vmcore.Phdr
+	pfn                uint64
+	filePages          uint64
+	memPages           uint64
+	paddr, vaddr, tail uint64 // tail: bytes of p_memsz past the last page
+	// whole: the PT_LOAD is copied unchanged (not page-aligned).
+	whole bool
+}
+
+// elfSegments splits each PT_LOAD at the excluded runs of at least gap pages.
+// PT_LOADs that are not page-aligned are kept whole.
+func elfSegments(loads []vmcore.Phdr, excluded *kdumpfile.Bitmap, ps, gap uint64) []elfSeg {
+	var segs []elfSeg
+	for _, l := range loads {
+		s, e := l.Paddr/ps, (l.Paddr+l.Filesz)/ps
+		if l.Paddr%ps != 0 || l.Filesz%ps != 0 || e > excluded.Len() {
+			segs = append(segs, elfSeg{load: l, pfn: s, paddr: l.Paddr, vaddr: l.Vaddr, whole: true})
+			continue
+		}
+		ex := func(pfn uint64) bool { return excluded.Get(pfn) }
+		// Kept runs, with short excluded runs merged in.
+		type run struct{ a, b uint64 }
+		var kept []run
+		for pfn := s; pfn < e; {
+			if !ex(pfn) {
+				a := pfn
+				for pfn < e && !ex(pfn) {
+					pfn++
+				}
+				if n := len(kept); n > 0 && a-kept[n-1].b < gap {
+					kept[n-1].b = pfn
+				} else {
+					kept = append(kept, run{a, pfn})
+				}
+				continue
+			}
+			pfn++
+		}
+		memEnd := (l.Paddr + l.Memsz)
+		mk := func(a, b, next uint64) elfSeg {
+			return elfSeg{load: l, pfn: a, filePages: b - a, memPages: next - a,
+				paddr: a * ps, vaddr: l.Vaddr + (a*ps - l.Paddr)}
+		}
+		if len(kept) == 0 || kept[0].a > s {
+			next := e
+			if len(kept) > 0 {
+				next = kept[0].a
+			}
+			segs = append(segs, mk(s, s, next))
+		}
+		for i, k := range kept {
+			next := e
+			if i+1 < len(kept) {
+				next = kept[i+1].a
+			}
+			segs = append(segs, mk(k.a, k.b, next))
+		}
+		segs[len(segs)-1].tail = memEnd - e*ps
+	}
+	return segs
+}
+
+// writeELF writes an ELF core without the excluded pages: a first pass finds
+// them, a second writes headers and the kept pages front to back.
+func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
+	res := Result{Format: FormatELF, Codec: "none", DumpLevel: o.DumpLevel}
+	start := o.Now()
+	ps := pageSize(core)
+	ranges, maxPFN := pageRanges(core, ps)
+	excluded := kdumpfile.NewBitmap(maxPFN)
+	for _, r := range ranges {
+		res.Pages.Total += r.end - r.start
+	}
+	total := int64(res.Pages.Total * ps)
+	var seen uint64
+	scan := &pipeline{src: src, ranges: ranges, pageSize: ps, chunkPages: chunkPages,
+		workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
+	err := scan.run(ctx, func(pfn uint64, po pageOut) error {
+		if po.zero {
+			excluded.Set(pfn)
+			res.Pages.Zero++
+		}
+		seen++
+		if o.Progress != nil && seen%chunkPages == 0 {
+			// The scan is the first half of the work.
+			o.Progress(Progress{Done: int64(seen*ps) / 2, Total: total, Elapsed: o.Now().Sub(start)})
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("collect: scan for zero pages: %w", err)
+	}
+	var segs []elfSeg
+	for gap := uint64(mergeGap); ; gap *= 4 {
+		if segs = elfSegments(core.Loads, excluded, ps, gap); len(segs) < maxELFPhdrs {
+			break
+		}
+	}
+
+	notes, err := rawNotes(src, core)
+	if err != nil {
+		return res, err
+	}
+	var eh [64]byte
+	if _, err := src.ReadAt(eh[:], 0); err != nil {
+		return res, fmt.Errorf("collect: read ELF header: %w", err)
+	}
+	phnum := 1 + len(segs)
+	le := binary.LittleEndian
+	le.PutUint64(eh[32:], 64)            // e_phoff
+	le.PutUint64(eh[40:], 0)             // e_shoff
+	le.PutUint16(eh[56:], uint16(phnum)) // e_phnum
+	le.PutUint16(eh[58:], 0)             // e_shentsize
+	le.PutUint16(eh[60:], 0)             // e_shnum
+	le.PutUint16(eh[62:], 0)             // e_shstrndx
+	noteOff := uint64(64 + phnum*56)
+	off := (noteOff + uint64(len(notes)) + ps - 1) / ps * ps
+	head := make([]byte, off)
+	copy(head, eh[:])
+	put := func(i int, typ uint32, flags uint32, o, va, pa, fs, ms uint64) {
+		b := head[64+i*56:]
+		le.PutUint32(b[0:], typ)
+		le.PutUint32(b[4:], flags)
+		le.PutUint64(b[8:], o)
+		le.PutUint64(b[16:], va)
+		le.PutUint64(b[24:], pa)
+		le.PutUint64(b[32:], fs)
+		le.PutUint64(b[40:], ms)
+	}
+	put(0, 4, 0, noteOff, 0, 0, uint64(len(notes)), uint64(len(notes)))
+	copy(head[noteOff:], notes)
+	var data []pageRange
+	for i, s := range segs {
+		fs, ms := s.filePages*ps, s.memPages*ps+s.tail
+		if s.whole {
+			fs, ms = s.load.Filesz, s.load.Memsz
+		}
+		put(1+i, 1, s.load.Flags, off, s.vaddr, s.paddr, fs, ms)
+		off += fs
+		if s.whole {
+			data = append(data, pageRange{whole: true, load: s.load})
+		} else if s.filePages > 0 {
+			data = append(data, pageRange{start: s.pfn, end: s.pfn + s.filePages, load: s.load})
+		}
+	}
+
+	hw := &hashWriter{w: w, h: sha256.New()}
+	fail := func(err error) (Result, error) {
+		res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
+		if wa, ok := w.(io.WriterAt); ok {
+			var f [4]byte
+			le.PutUint32(f[:], le.Uint32(eh[48:])|elfIncomplete)
+			wa.WriteAt(f[:], 48) //nolint:errcheck // best effort on a failing sink
+		}
+		return res, fmt.Errorf("collect: %w", err)
+	}
+	if _, err := hw.Write(head); err != nil {
+		return fail(err)
+	}
+	var written uint64
+	for _, d := range data {
+		if d.whole {
+			// A PT_LOAD we do not split is copied as it is.
+			if _, err := io.Copy(hw, io.NewSectionReader(src, int64(d.load.Offset), int64(d.load.Filesz))); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		copyPl := &pipeline{src: src, ranges: []pageRange{d}, pageSize: ps, chunkPages: chunkPages, workers: 1, inflight: 2}
+		err := copyPl.run(ctx, func(pfn uint64, po pageOut) error {
+			written++
+			if o.Progress != nil && written%chunkPages == 0 {
+				o.Progress(Progress{Done: total/2 + int64(written*ps)/2, Total: total, Elapsed: o.Now().Sub(start)})
+			}
+			_, err := hw.Write(po.data)
+			return err
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	res.Pages.Excluded = excluded.Count()
+	res.Pages.Dumped = res.Pages.Total - res.Pages.Excluded
+	res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
+	if o.Progress != nil {
+		o.Progress(Progress{Done: total, Total: total, Elapsed: res.Duration})
+	}
+	return res, nil
+}

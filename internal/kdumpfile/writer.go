@@ -1,0 +1,581 @@
+package kdumpfile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultBufferSize is the writer's page data cache: data goes to the sink
+// in writes of this size. The descriptor cache is 64 KiB, as in makedumpfile.
+const DefaultBufferSize = 1 << 20
+
+// descCacheSize is the descriptor cache: 2730 descriptors, just under 64 KiB.
+const descCacheSize = 2730 * descSize
+
+// Params describe the dump a Writer writes. Zero-valued fields take the
+// defaults documented with each, most of them from VMCOREINFO.
+type Params struct {
+	// PageSize is the page and block size; 0 means VMCOREINFO PAGESIZE,
+	// else 4096.
+	PageSize int
+	// MaxPFN is max_mapnr, the highest pfn+1 of the PT_LOADs (their ends
+	// rounded up to a page); 0 means the bitmaps' Len.
+	MaxPFN uint64
+	// Notes are the bytes of the core's PT_NOTE segment, copied verbatim
+	// (per-CPU NT_PRSTATUS notes, VMCOREINFO, ...).
+	Notes []byte
+	// VMCoreInfo is the VMCOREINFO note's text; nil means the one found in
+	// Notes. If Notes has no VMCOREINFO note, one holding VMCoreInfo is
+	// appended to the copied notes.
+	VMCoreInfo []byte
+	// PhysBase is the sub-header's phys_base, which crash uses for __pa() of
+	// kernel-image addresses; 0 means NUMBER(phys_base) of VMCOREINFO
+	// (x86_64), else 0.
+	PhysBase uint64
+	// DumpLevel is the makedumpfile -d value the dumpable bitmap was made
+	// with. With bit 1 (zero pages) set, all-zero pages share one descriptor.
+	DumpLevel int
+	// Codec is the compression the header announces; "" means CodecNone.
+	Codec Codec
+	// CrashTime is the header timestamp (tv_sec; tv_usec is always 0); the
+	// zero time means VMCOREINFO CRASHTIME, else 0.
+	CrashTime time.Time
+	// NrCPUs is the header's nr_cpus; 0 means the number of "CORE"
+	// NT_PRSTATUS notes in Notes.
+	NrCPUs int
+	// Utsname is the crashed kernel's utsname; empty fields default to
+	// Sysname "Linux", Release VMCOREINFO OSRELEASE and Machine "x86_64".
+	Utsname Utsname
+	// BufferSize is the size of the page data cache; 0 means
+	// DefaultBufferSize. Memory use is about BufferSize + 64 KiB.
+	BufferSize int
+}
+
+// note is one ELF note located in a note segment.
+type note struct {
+	name          string
+	typ           uint32
+	descOff, size int // offset of the descriptor in the segment, its size
+}
+
+// walkNotes lists the notes of an ELF note segment, stopping at its end, at
+// a note with n_namesz 0 or at a note that runs past the end.
+func walkNotes(b []byte) []note {
+	var ns []note
+	le := binary.LittleEndian
+	off := 0
+	for off+12 <= len(b) {
+		namesz := int(le.Uint32(b[off:]))
+		descsz := int(le.Uint32(b[off+4:]))
+		if namesz == 0 || namesz > len(b) || descsz > len(b) {
+			break
+		}
+		nameOff := off + 12
+		descOff := nameOff + (namesz+3)&^3
+		end := descOff + (descsz+3)&^3
+		if descOff+descsz > len(b) {
+			break
+		}
+		ns = append(ns, note{name: cString(b[nameOff : nameOff+namesz]), typ: le.Uint32(b[off+8:]), descOff: descOff, size: descsz})
+		if end > len(b) {
+			break
+		}
+		off = end
+	}
+	return ns
+}
+
+// appendVMCoreInfoNote appends a "VMCOREINFO" note holding text.
+func appendVMCoreInfoNote(b, text []byte) []byte {
+	var h [12]byte
+	const name = "VMCOREINFO\x00"
+	binary.LittleEndian.PutUint32(h[0:], uint32(len(name)))
+	binary.LittleEndian.PutUint32(h[4:], uint32(len(text)))
+	b = append(b, h[:]...)
+	b = append(b, name...)
+	b = append(b, make([]byte, (len(name)+3)&^3-len(name))...)
+	b = append(b, text...)
+	return append(b, make([]byte, (len(text)+3)&^3-len(text))...)
+}
+
+// vmcoreinfoValue returns KEY= of VMCOREINFO text.
+func vmcoreinfoValue(info []byte, key string) (string, bool) {
+	s := string(info)
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// Writer writes a kdump-compressed file: NewWriter writes the header,
+// sub-header, notes and bitmaps; WritePage the page descriptors and data;
+// Close flushes. It keeps the two bitmaps and two caches in memory, nothing
+// that grows with the dump. Its methods may be called from several
+// goroutines, but pages must arrive in ascending pfn order.
+type Writer struct {
+	mu       sync.Mutex
+	w        io.WriterAt
+	hdr      Header
+	dumpable *Bitmap
+	pageSize int
+	zeroDesc *PageDesc // the shared zero page's descriptor (dump level bit 1)
+	zeroData []byte    // a compressed zero page, without dump level bit 1
+	zeroFlag uint32
+	codec    Codec
+
+	num     uint64 // descriptors to write: set bits of dumpable
+	written uint64 // descriptors produced so far
+	next    uint64 // pfns below next were written
+
+	descBuf   []byte
+	descStart int64 // file offset of descBuf[0]
+	dataBuf   []byte
+	dataStart int64 // file offset of dataBuf[0]
+	dataCap   int
+	// durable is the end of the page data known to be in the sink: all
+	// data below it was written.
+	durable int64
+
+	err   error // first write error; the file can then only be aborted
+	state int
+}
+
+const (
+	stateOpen = iota
+	stateClosed
+	stateAborted
+)
+
+// ErrOrder is wrapped by WritePage's error for a pfn that is not the next
+// set bit of the dumpable bitmap.
+var ErrOrder = errors.New("page out of order")
+
+// NewWriter lays out a dump of the pages set in dumpable (a subset of
+// present, the RAM pages) and writes everything before the page
+// descriptors. The sink is not closed by the writer.
+func NewWriter(w io.WriterAt, p Params, present, dumpable *Bitmap) (*Writer, error) {
+	info := p.VMCoreInfo
+	notes := walkNotes(p.Notes)
+	var infoNote *note
+	for i := range notes {
+		if notes[i].name == "VMCOREINFO" {
+			infoNote = &notes[i]
+			break
+		}
+	}
+	noteBytes := p.Notes
+	if infoNote == nil && len(info) > 0 {
+		noteBytes = appendVMCoreInfoNote(append([]byte(nil), p.Notes...), info)
+		notes = walkNotes(noteBytes)
+		infoNote = &notes[len(notes)-1]
+	}
+	if infoNote != nil && info == nil {
+		info = noteBytes[infoNote.descOff : infoNote.descOff+infoNote.size]
+	}
+	if len(noteBytes) > maxNoteSize {
+		return nil, fmt.Errorf("kdumpfile: %d bytes of notes (more than %d)", len(noteBytes), maxNoteSize)
+	}
+
+	if p.PageSize == 0 {
+		p.PageSize = 4096
+		if v, ok := vmcoreinfoValue(info, "PAGESIZE"); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				p.PageSize = n
+			}
+		}
+	}
+	if !validBlockSize(p.PageSize) {
+		return nil, fmt.Errorf("kdumpfile: page size %d is not a power of two in [%d, %d]", p.PageSize, minBlockSize, maxBlockSize)
+	}
+	if p.Codec == "" {
+		p.Codec = CodecNone
+	}
+	if !p.Codec.valid() {
+		return nil, fmt.Errorf("kdumpfile: unknown codec %q", p.Codec)
+	}
+	if present == nil || dumpable == nil {
+		return nil, errors.New("kdumpfile: NewWriter needs both bitmaps")
+	}
+	if p.MaxPFN == 0 {
+		p.MaxPFN = present.Len()
+	}
+	if p.MaxPFN == 0 || p.MaxPFN > maxMaxMapnr {
+		return nil, fmt.Errorf("kdumpfile: max_mapnr %#x out of range (1 to %#x)", p.MaxPFN, uint64(maxMaxMapnr))
+	}
+	if present.Len() != p.MaxPFN || dumpable.Len() != p.MaxPFN {
+		return nil, fmt.Errorf("kdumpfile: bitmaps cover %#x and %#x pfns, want max_mapnr %#x", present.Len(), dumpable.Len(), p.MaxPFN)
+	}
+	if pfn, ok := dumpable.isSubsetOf(present); !ok {
+		return nil, fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
+	}
+	if p.PhysBase == 0 {
+		if v, ok := vmcoreinfoValue(info, "NUMBER(phys_base)"); ok {
+			// The kernel prints NUMBER() as a signed decimal.
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				p.PhysBase = uint64(n)
+			}
+		}
+	}
+	if p.CrashTime.IsZero() {
+		if v, ok := vmcoreinfoValue(info, "CRASHTIME"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				p.CrashTime = time.Unix(n, 0)
+			}
+		}
+	}
+	if p.NrCPUs == 0 {
+		for _, n := range notes {
+			if n.name == "CORE" && n.typ == 1 { // NT_PRSTATUS
+				p.NrCPUs++
+			}
+		}
+	}
+	if p.Utsname.Sysname == "" {
+		p.Utsname.Sysname = "Linux"
+	}
+	if p.Utsname.Release == "" {
+		p.Utsname.Release, _ = vmcoreinfoValue(info, "OSRELEASE")
+	}
+	if p.Utsname.Machine == "" {
+		p.Utsname.Machine = "x86_64"
+	}
+	if p.BufferSize == 0 {
+		p.BufferSize = DefaultBufferSize
+	}
+	p.BufferSize = max(p.BufferSize, 2*p.PageSize)
+
+	bs := uint64(p.PageSize)
+	l := computeLayout(bs, uint64(len(noteBytes)), p.MaxPFN)
+	num := dumpable.Count()
+	if 2*l.bitmapBytes/bs > math.MaxUint32 || l.subHdrBlocks > math.MaxInt32 {
+		return nil, fmt.Errorf("kdumpfile: max_mapnr %#x needs more bitmap blocks than the header can hold", p.MaxPFN)
+	}
+	offNote := int64(bs + subHeaderSize)
+	sub := SubHeader{
+		PhysBase:   p.PhysBase,
+		DumpLevel:  int32(p.DumpLevel),
+		OffsetNote: offNote,
+		SizeNote:   uint64(len(noteBytes)),
+		MaxMapnr64: p.MaxPFN,
+	}
+	if infoNote != nil {
+		sub.OffsetVMCoreInfo = offNote + int64(infoNote.descOff)
+		sub.SizeVMCoreInfo = uint64(infoNote.size)
+	}
+	var sec int64
+	if !p.CrashTime.IsZero() {
+		sec = p.CrashTime.Unix()
+	}
+	wr := &Writer{
+		w: w,
+		hdr: Header{
+			Signature:    Signature,
+			Version:      HeaderVersion,
+			Utsname:      p.Utsname,
+			TimestampSec: sec,
+			Status:       p.Codec.Flag(),
+			BlockSize:    int32(bs),
+			SubHdrSize:   int32(l.subHdrBlocks),
+			BitmapBlocks: uint32(2 * l.bitmapBytes / bs),
+			MaxMapnr:     uint32(min(p.MaxPFN, math.MaxUint32)),
+			NrCPUs:       int32(p.NrCPUs),
+		},
+		dumpable:  dumpable,
+		pageSize:  p.PageSize,
+		codec:     p.Codec,
+		num:       num,
+		descBuf:   make([]byte, 0, descCacheSize),
+		descStart: int64(l.descOff),
+		dataBuf:   make([]byte, 0, p.BufferSize),
+		dataStart: int64(l.descOff + descSize*num),
+		dataCap:   p.BufferSize,
+	}
+	wr.durable = wr.dataStart
+
+	// Block 0: the header. Then the sub-header and the notes, padded to
+	// a block. Then both bitmaps. These are the first records of a
+	// flattened stream, which crash --osrelease needs early.
+	if err := wr.writePadded(wr.hdr.marshal(), 0, bs); err != nil {
+		return nil, err
+	}
+	subBytes := append(sub.marshal(), noteBytes...)
+	if err := wr.writePadded(subBytes, int64(bs), l.subHdrBlocks*bs); err != nil {
+		return nil, err
+	}
+	if err := wr.writePadded(present.Bytes(), int64(l.bitmap1Off), l.bitmapBytes); err != nil {
+		return nil, err
+	}
+	if err := wr.writePadded(dumpable.Bytes(), int64(l.bitmap2Off), l.bitmapBytes); err != nil {
+		return nil, err
+	}
+
+	if p.DumpLevel&1 != 0 {
+		// One zero page, before all other data, shared by every zero page.
+		wr.zeroDesc = &PageDesc{Offset: wr.dataStart, Size: uint32(bs)}
+		wr.dataBuf = wr.dataBuf[:bs]
+		clear(wr.dataBuf)
+	} else {
+		c, err := NewCompressor(p.Codec, p.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		zero := make([]byte, bs)
+		out, flags := c.Compress(nil, zero)
+		wr.zeroData, wr.zeroFlag = append([]byte(nil), out...), flags
+	}
+	return wr, nil
+}
+
+// writePadded writes b at off followed by zeros up to size bytes, in pieces
+// of at most 1 MiB.
+func (w *Writer) writePadded(b []byte, off int64, size uint64) error {
+	const chunk = 1 << 20
+	var pad []byte
+	for done := uint64(0); done < size; {
+		var p []byte
+		if done < uint64(len(b)) {
+			p = b[done:min(uint64(len(b)), done+chunk)]
+		} else {
+			if pad == nil {
+				pad = make([]byte, min(size-done, chunk))
+			}
+			p = pad[:min(size-done, uint64(len(pad)))]
+		}
+		if _, err := w.w.WriteAt(p, off+int64(done)); err != nil {
+			return fmt.Errorf("kdumpfile: writing %d bytes at %#x: %w", len(p), off+int64(done), err)
+		}
+		done += uint64(len(p))
+	}
+	return nil
+}
+
+// NumDumpable is the number of pages the dump holds: WritePage calls expected.
+func (w *Writer) NumDumpable() uint64 { return w.num }
+
+// Size is the end of the page data written so far: the file's size once
+// Close has returned.
+func (w *Writer) Size() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dataStart + int64(len(w.dataBuf))
+}
+
+// Header is the main header as written.
+func (w *Writer) Header() Header {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.hdr
+}
+
+// WritePage adds the page at pfn, which must be the next set bit of the
+// dumpable bitmap. data and flags are what Compressor.Compress returned for
+// the page. zero marks an all-zero page: with dump level bit 1 it gets the
+// shared zero-page descriptor and data is not used; otherwise a compressed
+// zero page is stored and data may be nil.
+func (w *Writer) WritePage(pfn uint64, data []byte, flags uint32, zero bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != stateOpen {
+		return errors.New("kdumpfile: WritePage on a closed writer")
+	}
+	if w.err != nil {
+		return w.err
+	}
+	want, ok := w.dumpable.NextSet(w.next)
+	if !ok || want != pfn {
+		if !ok {
+			return fmt.Errorf("kdumpfile: WritePage(%#x): %w: all %d dumpable pages written", pfn, ErrOrder, w.num)
+		}
+		return fmt.Errorf("kdumpfile: WritePage(%#x): %w: the next dumpable pfn is %#x", pfn, ErrOrder, want)
+	}
+	var d PageDesc
+	switch {
+	case zero && w.zeroDesc != nil:
+		d = *w.zeroDesc
+	default:
+		if zero {
+			data, flags = w.zeroData, w.zeroFlag
+		}
+		switch {
+		case flags == 0 && len(data) != w.pageSize:
+			return fmt.Errorf("kdumpfile: WritePage(%#x): raw page of %d bytes, want %d", pfn, len(data), w.pageSize)
+		case flags != 0 && flags != w.codec.Flag():
+			return fmt.Errorf("kdumpfile: WritePage(%#x): flags %#x, but the dump's codec is %s", pfn, flags, w.codec)
+		case flags != 0 && (len(data) == 0 || len(data) >= w.pageSize):
+			return fmt.Errorf("kdumpfile: WritePage(%#x): %d bytes of compressed data for a %d-byte page", pfn, len(data), w.pageSize)
+		}
+		if len(w.dataBuf)+len(data) > w.dataCap {
+			if err := w.flushData(); err != nil {
+				return err
+			}
+		}
+		d = PageDesc{Offset: w.dataStart + int64(len(w.dataBuf)), Size: uint32(len(data)), Flags: flags}
+		w.dataBuf = append(w.dataBuf, data...)
+	}
+	if len(w.descBuf)+descSize > cap(w.descBuf) {
+		if err := w.flushPair(); err != nil {
+			return err
+		}
+	}
+	w.descBuf = w.descBuf[:len(w.descBuf)+descSize]
+	d.put(w.descBuf[len(w.descBuf)-descSize:])
+	w.written++
+	w.next = pfn + 1
+	return nil
+}
+
+// flushData writes the data cache.
+func (w *Writer) flushData() error {
+	if len(w.dataBuf) == 0 {
+		return nil
+	}
+	n, err := w.w.WriteAt(w.dataBuf, w.dataStart)
+	if err == nil && n < len(w.dataBuf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.durable = w.dataStart + int64(max(n, 0))
+		w.err = fmt.Errorf("kdumpfile: writing %d bytes of page data at %#x: %w", len(w.dataBuf), w.dataStart, err)
+		return w.err
+	}
+	w.dataStart += int64(len(w.dataBuf))
+	w.durable = w.dataStart
+	w.dataBuf = w.dataBuf[:0]
+	return nil
+}
+
+// flushPair writes the data cache, then the descriptors, so that every
+// descriptor in the sink points at data that is in the sink.
+func (w *Writer) flushPair() error {
+	if err := w.flushData(); err != nil {
+		return err
+	}
+	if len(w.descBuf) == 0 {
+		return nil
+	}
+	n, err := w.w.WriteAt(w.descBuf, w.descStart)
+	if err == nil && n < len(w.descBuf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.err = fmt.Errorf("kdumpfile: writing %d bytes of page descriptors at %#x: %w", len(w.descBuf), w.descStart, err)
+		w.untear(n)
+		return w.err
+	}
+	w.descStart += int64(len(w.descBuf))
+	w.descBuf = w.descBuf[:0]
+	return nil
+}
+
+// untear handles a descriptor write that stopped after n bytes: the complete
+// descriptors are kept, and the written part of a torn one is overwritten
+// with zeros (its space is allocated, so this can succeed on a full disk),
+// making it read as never written.
+func (w *Writer) untear(n int) {
+	if n <= 0 {
+		return
+	}
+	whole := n / descSize * descSize
+	if part := n - whole; part > 0 {
+		// Best effort: if this fails too, the reader still rejects the
+		// torn descriptor as pointing past the data or at a bad size.
+		w.w.WriteAt(make([]byte, part), w.descStart+int64(whole)) //nolint:errcheck
+	}
+	w.descStart += int64(whole)
+	w.descBuf = w.descBuf[:copy(w.descBuf, w.descBuf[whole:])]
+}
+
+// Close writes what is cached. It fails, and marks the dump incomplete, if
+// a write fails or fewer pages than NumDumpable were written. Close does not
+// close the sink.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch w.state {
+	case stateClosed:
+		return nil
+	case stateAborted:
+		return errors.New("kdumpfile: Close after Abort")
+	}
+	err := w.err
+	if err == nil && w.written != w.num {
+		err = fmt.Errorf("kdumpfile: closing after %d of %d dumpable pages", w.written, w.num)
+	}
+	if err == nil {
+		err = w.flushPair()
+	}
+	if err != nil {
+		if aerr := w.abort(); aerr != nil {
+			return errors.Join(err, aerr)
+		}
+		return err
+	}
+	w.state = stateClosed
+	return nil
+}
+
+// Abort ends a dump that cannot be completed (cause says why, e.g. ENOSPC):
+// it writes what it still can, keeping every written descriptor pointing at
+// written data, and rewrites the header with StatusIncomplete. Pages whose
+// descriptors were not written read as missing (offset 0). Abort returns nil
+// if the sink now holds a valid incomplete dump.
+func (w *Writer) Abort(cause error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch w.state {
+	case stateClosed:
+		return fmt.Errorf("kdumpfile: Abort(%v) after Close", cause)
+	case stateAborted:
+		return nil
+	}
+	if err := w.abort(); err != nil {
+		return fmt.Errorf("kdumpfile: aborting after %v: %w", cause, err)
+	}
+	return nil
+}
+
+func (w *Writer) abort() error {
+	w.state = stateAborted
+	if w.err == nil {
+		// The sink may still work (the cause was elsewhere): write all.
+		if w.flushPair() == nil {
+			return w.writeIncompleteHeader()
+		}
+	}
+	// Keep the descriptors whose data is in the sink.
+	k := 0
+	for ; k+descSize <= len(w.descBuf); k += descSize {
+		d := getPageDesc(w.descBuf[k:])
+		if d.Offset+int64(d.Size) > w.durable {
+			break
+		}
+	}
+	if k > 0 {
+		n, err := w.w.WriteAt(w.descBuf[:k], w.descStart)
+		if err != nil || n < k {
+			w.untear(n)
+		}
+	}
+	return w.writeIncompleteHeader()
+}
+
+func (w *Writer) writeIncompleteHeader() error {
+	w.hdr.Status |= StatusIncomplete
+	b := w.hdr.marshal()
+	if _, err := w.w.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("kdumpfile: marking the header incomplete: %w", err)
+	}
+	return nil
+}
