@@ -42,8 +42,11 @@ unit: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
+# Two captures of a real kernel crash: a full ELF core, and kdump-compressed
+# (zlib, which Debian's makedumpfile and crash read) without zero pages.
 e2e: deps all $(OUT)/stage1-init
-	bash scripts/e2e-qemu.sh
+	FORMAT=elf bash scripts/e2e-qemu.sh
+	FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-kdump bash scripts/e2e-qemu.sh
 
 demo: deps all $(OUT)/stage1-init
 	DEMO=1 bash scripts/e2e-qemu.sh

@@ -7,12 +7,15 @@
 # our capture image saving the dump to a second virtio disk (ext4, labelled
 # crashdump). The host reads the disk with debugfs (no mount) and checks it.
 #
-# Environment: MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
+# Environment: FORMAT (elf: a full ELF core, default; kdump: kdump-compressed
+# with COMPRESS, default zlib, excluding zero pages), MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
 # RUNS (default 1), DEMO=1 (print the dump for a person), KEEP=1 (keep files),
 # TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e), QEMU_CPU (default max).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+FORMAT=${FORMAT:-elf}
+COMPRESS=${COMPRESS:-zlib}
 MEM=${MEM:-1G}
 CRASHKERNEL=${CRASHKERNEL:-96M}
 RUNS=${RUNS:-1}
@@ -32,7 +35,18 @@ for t in qemu-system-x86_64 debugfs mkfs.ext4 makedumpfile crash readelf cpio un
 done
 
 # The capture image, built by the same command a user runs.
+if [ "$FORMAT" = elf ]; then
+  collect='format = "elf"
+exclude = ["none"]'
+else
+  collect="format = \"$FORMAT\"
+compression = \"$COMPRESS\"
+exclude = [\"zero\"]"
+fi
 cat > "$OUTDIR/ukdump.toml" <<TOML
+[collect]
+$collect
+
 [[target]]
 device = "LABEL=crashdump"
 path = "/var/crash"
@@ -61,7 +75,7 @@ for run in $(seq 1 "$RUNS"); do
   truncate -s 4G "$disk"
   mkfs.ext4 -q -F -L crashdump "$disk"
   log="$OUTDIR/serial-$run.log"
-  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver"
+  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver, format $FORMAT"
   # No network: QEMU runs in its own empty network namespace.
   # Each console line gets the host's clock, to time panic → saved.
   timeout --foreground "$TIMEOUT" unshare -n \
@@ -88,10 +102,17 @@ for run in $(seq 1 "$RUNS"); do
       want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$d/manifest.json")
       got=$(sha256sum "$d/vmcore" | cut -d' ' -f1)
       [ "$want" = "$got" ] || problems+=("sha256 mismatch: manifest $want, vmcore $got")
-      # (no `readelf | grep -q`: with pipefail, grep's early exit fails readelf)
-      readelf -h -n "$d/vmcore" > "$d/readelf.txt" 2>&1 || true
-      grep -q 'CORE (Core file)' "$d/readelf.txt" || problems+=("vmcore is not an ELF core ($d/readelf.txt)")
-      grep -q VMCOREINFO "$d/readelf.txt" || problems+=("vmcore has no VMCOREINFO note ($d/readelf.txt)")
+      if [ "$FORMAT" = elf ]; then
+        # (no `readelf | grep -q`: with pipefail, grep's early exit fails readelf)
+        readelf -h -n "$d/vmcore" > "$d/readelf.txt" 2>&1 || true
+        grep -q 'CORE (Core file)' "$d/readelf.txt" || problems+=("vmcore is not an ELF core ($d/readelf.txt)")
+        grep -q VMCOREINFO "$d/readelf.txt" || problems+=("vmcore has no VMCOREINFO note ($d/readelf.txt)")
+      else
+        out/ukdump info --json "$d/vmcore" > "$d/info.json" 2>&1 || true
+        grep -q '"format": "kdump"' "$d/info.json" || problems+=("ukdump info does not see a kdump file ($d/info.json)")
+        grep -q '"complete": true' "$d/info.json" || problems+=("ukdump info: the dump is not complete ($d/info.json)")
+        grep -q "\"codec\": \"$COMPRESS\"" "$d/info.json" || problems+=("ukdump info: codec is not $COMPRESS ($d/info.json)")
+      fi
       rm -f "$d/dmesg.txt"
       makedumpfile --dump-dmesg "$d/vmcore" "$d/dmesg.txt" >"$d/makedumpfile.out" 2>&1 || true
       grep -q 'sysrq triggered crash' "$d/dmesg.txt" 2>/dev/null || problems+=("makedumpfile --dump-dmesg does not find 'sysrq triggered crash' ($d/makedumpfile.out)")
@@ -105,7 +126,7 @@ for run in $(seq 1 "$RUNS"); do
     pass=$((pass + 1))
     secs=$(awk -v a="$t_crash" -v b="$t_saved" 'BEGIN { if (a && b) printf "%.1f", b - a; else print "?" }')
     rate=$(sed -n 's/.*"mb_per_second": \([0-9.]*\).*/\1/p' "$OUTDIR/dump/manifest.json")
-    say "run $run: PASS: panic → dump saved in ${secs}s; copy ${rate} MB/s; $(stat -c %s "$OUTDIR/dump/vmcore") bytes"
+    say "run $run: PASS: panic → dump saved in ${secs}s; ${rate} MB/s of memory; vmcore $(stat -c %s "$OUTDIR/dump/vmcore") bytes ($FORMAT)"
   else
     fail=$((fail + 1))
     for p in "${problems[@]}"; do say "run $run: FAIL: $p"; done
