@@ -21,8 +21,9 @@ $(OUT)/makebb: go.mod go.sum
 
 # gobusybox builds with -trimpath, -ldflags "-s -w -buildid=" and without
 # inlining: a small, reproducible binary (every byte is capture-kernel memory).
+# Tags: goshsmall drops the shell's line editor; ukdump_capture drops `ukdump build`.
 $(OUT)/bb: $(OUT)/makebb $(GO_SRC)
-	GOFLAGS= $(OUT)/makebb -o $@ $(BB_CMDS)
+	GOFLAGS= $(OUT)/makebb -go-build-tags goshsmall,grpcnotrace,ukdump_capture -o $@ $(BB_CMDS)
 	@printf 'busybox: %s bytes (%s bytes gzip)\n' "$$(stat -c %s $@)" "$$(gzip -9c $@ | wc -c)"
 
 $(OUT)/ukdump: $(GO_SRC)
