@@ -53,7 +53,7 @@ demo: deps all $(OUT)/stage1-init
 	DEMO=1 bash scripts/e2e-qemu.sh
 
 bench: deps all $(OUT)/stage1-init
-	RUNS=$${RUNS:-10} CRASHKERNEL=$${CRASHKERNEL:-96M} bash scripts/e2e-qemu.sh
+	bash scripts/bench.sh
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s ./internal/vmcore/

@@ -12,7 +12,7 @@ pkgs=(
   cpio zstd xz-utils       # inspecting images by hand
   openssh-server openssh-client  # the sftp target tests
   kmod util-linux          # modinfo, unshare
-  time                     # /usr/bin/time -v for benchmarks
+  time bc                  # /usr/bin/time -v and arithmetic for benchmarks
   binutils                 # readelf checks the saved core
   python3 python3-libkdumpfile  # an independent reader of kdump-compressed files (interop tests)
 )

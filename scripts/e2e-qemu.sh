@@ -10,7 +10,8 @@
 # Environment: FORMAT (elf: a full ELF core, default; kdump: kdump-compressed
 # with COMPRESS, default zlib, excluding zero pages), MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
 # RUNS (default 1), DEMO=1 (print the dump for a person), KEEP=1 (keep files),
-# TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e), QEMU_CPU (default max).
+# TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e), QEMU_CPU (default max),
+# FILL (MiB of mixed content stage 1 writes to memory before the crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,7 +83,7 @@ for run in $(seq 1 "$RUNS"); do
     qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" -m "$MEM" -smp 1 -no-reboot \
       -display none -monitor none -serial stdio -nic none \
       -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
-      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6" \
+      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6${FILL:+ ukdump.e2e.fill=$FILL}" \
       -drive "file=$disk,format=raw,if=virtio" </dev/null 2>&1 |
     while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"; done > "$log" || true
 

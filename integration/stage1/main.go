@@ -4,15 +4,20 @@
 //
 // Synopsis:
 //
-//	/init   (kernel command line: ukdump.e2e.append="ARGS" is passed to --append)
+//	/init   (kernel command line: ukdump.e2e.append="ARGS" is passed to --append;
+//	         ukdump.e2e.fill=MIB fills that much memory with mixed content first)
 //
 // The initramfs holds /ukdump, /boot/vmlinuz and /capture.img.
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,14 +51,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	args := []string{"load", "--kernel", "/boot/vmlinuz", "--initrd", "/capture.img"}
-	if _, v, ok := strings.Cut(string(cl), "ukdump.e2e.append="); ok {
-		v = strings.TrimSpace(v)
-		if strings.HasPrefix(v, `"`) {
-			v, _, _ = strings.Cut(v[1:], `"`)
-		} else {
-			v, _, _ = strings.Cut(v, " ")
+	if mib := cmdlineValue(string(cl), "ukdump.e2e.fill="); mib != "" {
+		n, err := strconv.Atoi(mib)
+		if err != nil {
+			return fmt.Errorf("ukdump.e2e.fill=%q: %w", mib, err)
 		}
+		start := time.Now()
+		filled = fill(n)
+		fmt.Printf("stage1: filled %d MiB (random, text, zeros) in %s\n", n, time.Since(start).Round(time.Millisecond))
+	}
+	args := []string{"load", "--kernel", "/boot/vmlinuz", "--initrd", "/capture.img"}
+	if v := cmdlineValue(string(cl), "ukdump.e2e.append="); v != "" {
 		args = append(args, "--append", v)
 	}
 	fmt.Printf("stage1: /ukdump %s\n", strings.Join(args, " "))
@@ -65,5 +73,55 @@ func run() error {
 	}
 	fmt.Printf("stage1: loaded in %s; crashing the kernel\n", time.Since(start).Round(time.Millisecond))
 	unix.Sync()
-	return os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
+	err = os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
+	runtime.KeepAlive(filled)
+	return err
+}
+
+// filled keeps the memory fill alive until the crash.
+var filled [][]byte
+
+// cmdlineValue returns the value of key (e.g. "a=") on a command line,
+// unquoted.
+func cmdlineValue(cl, key string) string {
+	_, v, ok := strings.Cut(cl, " "+key)
+	if !ok {
+		return ""
+	}
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, `"`) {
+		v, _, _ = strings.Cut(v[1:], `"`)
+	} else {
+		v, _, _ = strings.Cut(v, " ")
+	}
+	return v
+}
+
+// fill makes the crashed kernel's memory look like a working machine's for
+// the benchmarks: mib MiB in 1 MiB blocks, a third random (incompressible),
+// a third text-like, a third zero pages (touched, so really allocated).
+func fill(mib int) [][]byte {
+	words := strings.Fields("the kernel panicked while the scheduler was holding a spinlock on cpu zero and the " +
+		"watchdog fired; dump the page cache inode dentry slab buffer head ext4 journal commit block device request")
+	rng := rand.New(rand.NewPCG(1, 2))
+	blocks := make([][]byte, mib)
+	for i := range blocks {
+		b := make([]byte, 1<<20)
+		switch i % 3 {
+		case 0:
+			for j := 0; j+8 <= len(b); j += 8 {
+				binary.LittleEndian.PutUint64(b[j:], rng.Uint64())
+			}
+		case 1:
+			for j := 0; j < len(b); {
+				j += copy(b[j:], fmt.Sprintf("%s %d ", words[rng.IntN(len(words))], rng.IntN(1000)))
+			}
+		case 2:
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 0 // touch the page
+			}
+		}
+		blocks[i] = b
+	}
+	return blocks
 }
