@@ -60,8 +60,19 @@ func (c Context) build(args []string) error {
 			extra = append(extra, t.FSType)
 		}
 	}
+	files, err := sshFiles(cfg, func(f string, a ...any) { fmt.Fprintf(c.Stderr, "ukdump build: "+f+"\n", a...) })
+	if err != nil {
+		return fmt.Errorf("build: %s: %w", *cfgPath, err)
+	}
+	if len(files) > 0 {
+		// The image's config points at the keys as they are in the image.
+		if data, err = cfg.Marshal(); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
 	var img bytes.Buffer
 	res, err := initramfs.Build(&img, initramfs.Opts{
+		Files:           files,
 		Busybox:         *busybox,
 		ConfigTOML:      data,
 		KernelVersion:   *kver,

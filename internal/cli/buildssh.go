@@ -1,0 +1,100 @@
+//go:build !ukdump_capture
+
+package cli
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/ukdump/ukdump/initramfs"
+	"github.com/ukdump/ukdump/internal/config"
+)
+
+// sshFiles puts each network target's identity and known_hosts (host paths in
+// the config) into the image as etc/ukdump/target<i>/{id,known_hosts}, mode
+// 0600, and points the image's config at them. A target whose host has no
+// known_hosts entry is refused unless insecure_ignore_host_key is set.
+func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, error) {
+	var files []initramfs.File
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if !t.IsNetwork() {
+			continue
+		}
+		field := fmt.Sprintf("target[%d]", i)
+		dir := fmt.Sprintf("/etc/ukdump/target%d", i)
+		if t.Identity == "" {
+			return nil, fmt.Errorf("%s.identity: a network target needs an OpenSSH private key (ssh-keygen -t ed25519 -N '' -f /etc/ukdump/id_ed25519)", field)
+		}
+		key, err := os.ReadFile(t.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("%s.identity: %w", field, err)
+		}
+		if _, err := ssh.ParsePrivateKey(key); err != nil {
+			return nil, fmt.Errorf("%s.identity: %s: %w (want an unencrypted OpenSSH private key: ed25519, ecdsa or rsa)", field, t.Identity, err)
+		}
+		files = append(files, initramfs.File{Data: key, Dst: dir + "/id", Mode: 0o600})
+		t.Identity = dir + "/id"
+
+		u, err := url.Parse(t.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%s.url: %w", field, err)
+		}
+		port := u.Port()
+		if port == "" {
+			port = "22"
+		}
+		hostport := net.JoinHostPort(u.Hostname(), port)
+		if t.KnownHosts == "" {
+			if !t.InsecureIgnoreHostKey {
+				return nil, fmt.Errorf("%s.known_hosts: needed to check %s's host key (ssh-keyscan -p %s %s >> known_hosts), or set insecure_ignore_host_key = true", field, hostport, port, u.Hostname())
+			}
+			warn("warning: %s: insecure_ignore_host_key: the host key of %s will not be checked", field, hostport)
+			continue
+		}
+		kh, err := os.ReadFile(t.KnownHosts)
+		if err != nil {
+			return nil, fmt.Errorf("%s.known_hosts: %w", field, err)
+		}
+		if !t.InsecureIgnoreHostKey {
+			if err := hasHostKey(t.KnownHosts, hostport); err != nil {
+				return nil, fmt.Errorf("%s.known_hosts: %w", field, err)
+			}
+		}
+		files = append(files, initramfs.File{Data: kh, Dst: dir + "/known_hosts", Mode: 0o600})
+		t.KnownHosts = dir + "/known_hosts"
+	}
+	return files, nil
+}
+
+// hasHostKey reports whether known_hosts has an entry for hostport: checking
+// a throwaway key must fail with a key mismatch, not an unknown host.
+func hasHostKey(file, hostport string) error {
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		return err
+	}
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	probe, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	err = cb(hostport, addr, probe)
+	var ke *knownhosts.KeyError
+	if errors.As(err, &ke) && len(ke.Want) > 0 {
+		return nil
+	}
+	return fmt.Errorf("%s has no entry for %s (add it: ssh-keyscan -p PORT HOST >> %s), or set insecure_ignore_host_key = true", file, hostport, file)
+}
