@@ -103,4 +103,3 @@ func (c Context) build(args []string) error {
 		collect.HumanBytes(bb.Size()), *kver, len(res.Modules), strings.Join(res.Modules, " "))
 	return nil
 }
-
