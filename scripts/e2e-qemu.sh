@@ -7,6 +7,10 @@
 # our capture image saving the dump to a second virtio disk (ext4, labelled
 # crashdump). The host reads the disk with debugfs (no mount) and checks it.
 #
+# TARGET=disk (default) saves to the disk; TARGET=sftp saves over SFTP to an
+# OpenSSH server the script starts in QEMU's own network namespace (the guest
+# reaches it as 10.0.2.2); TARGET=fallback tries an SFTP port where nothing
+# listens first, then the disk.
 # Environment: FORMAT (elf: a full ELF core, default; kdump: kdump-compressed
 # with COMPRESS, default zlib, excluding zero pages), MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
 # RUNS (default 1), DEMO=1 (print the dump for a person), KEEP=1 (keep files),
@@ -15,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+TARGET=${TARGET:-disk}
 FORMAT=${FORMAT:-elf}
 COMPRESS=${COMPRESS:-zlib}
 MEM=${MEM:-1G}
@@ -24,6 +29,7 @@ TIMEOUT=${TIMEOUT:-600}
 QEMU_CPU=${QEMU_CPU:-max}   # TCG emulates SHA-NI etc.: the sha256 of the dump is ~40% faster than with qemu64
 OUTDIR=${OUTDIR:-out/e2e}
 mkdir -p "$OUTDIR"
+OUTDIR=$(realpath "$OUTDIR")
 
 say() { printf 'e2e: %s\n' "$*"; }
 die() { say "FAIL: $*"; exit 1; }
@@ -44,14 +50,49 @@ else
 compression = \"$COMPRESS\"
 exclude = [\"zero\"]"
 fi
+disk_target='[[target]]
+device = "LABEL=crashdump"
+path = "/var/crash"
+wait_device = "60s"'
+sshdir="$OUTDIR/ssh"
+sftp_target() { # port
+  printf '[[target]]\nurl = "sftp://root@10.0.2.2:%s%s/crash"\nidentity = "%s/id_ed25519"\nknown_hosts = "%s/known_hosts"\n' \
+    "$1" "$sshdir" "$sshdir" "$sshdir"
+}
+if [ "$TARGET" != disk ]; then
+  # The test's own sshd: its host key, our client key, and a known_hosts
+  # pinning the host key under the address the guest uses.
+  rm -rf "$sshdir" && mkdir -p "$sshdir/crash" /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$sshdir/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$sshdir/id_ed25519"
+  cp "$sshdir/id_ed25519.pub" "$sshdir/authorized_keys"
+  printf '[10.0.2.2]:2222 %s\n' "$(cut -d' ' -f1,2 "$sshdir/host_key.pub")" > "$sshdir/known_hosts"
+  cat > "$sshdir/sshd_config" <<SSHD
+Port 2222
+ListenAddress 127.0.0.1
+HostKey $sshdir/host_key
+AuthorizedKeysFile $sshdir/authorized_keys
+PidFile $sshdir/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+SSHD
+fi
+case $TARGET in
+  disk) targets=$disk_target ;;
+  sftp) targets=$(sftp_target 2222) ;;
+  fallback) targets="$(sftp_target 2223)
+$disk_target" ;;
+  *) die "TARGET=$TARGET: want disk, sftp or fallback" ;;
+esac
 cat > "$OUTDIR/ukdump.toml" <<TOML
 [collect]
 $collect
 
-[[target]]
-device = "LABEL=crashdump"
-path = "/var/crash"
-wait_device = "60s"
+$targets
 
 [action]
 final = "reboot"
@@ -77,27 +118,50 @@ for run in $(seq 1 "$RUNS"); do
   mkfs.ext4 -q -F -L crashdump "$disk"
   log="$OUTDIR/serial-$run.log"
   say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver, format $FORMAT"
-  # No network: QEMU runs in its own empty network namespace.
-  # Each console line gets the host's clock, to time panic → saved.
-  timeout --foreground "$TIMEOUT" unshare -n \
+  rm -rf "${sshdir:?}/crash" && mkdir -p "$sshdir/crash"
+  nic="-nic none"
+  [ "$TARGET" = disk ] || nic="-nic user,model=virtio-net-pci"
+  # QEMU runs in its own network namespace: with user networking the guest
+  # reaches only that namespace's loopback (10.0.2.2 is its 127.0.0.1), where
+  # the test's sshd listens. Each console line gets the host's clock, to time
+  # panic → saved.
+  export kernel disk log nic MEM CRASHKERNEL QEMU_CPU FILL OUTDIR TARGET sshdir
+  timeout --foreground "$TIMEOUT" unshare -n bash -c '
+    ip link set lo up
+    if [ "$TARGET" != disk ]; then /usr/sbin/sshd -f "$sshdir/sshd_config" -E "$sshdir/sshd.log"; fi
     qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" -m "$MEM" -smp 1 -no-reboot \
-      -display none -monitor none -serial stdio -nic none \
+      -display none -monitor none -serial stdio $nic \
       -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
       -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6${FILL:+ ukdump.e2e.fill=$FILL}" \
-      -drive "file=$disk,format=raw,if=virtio" </dev/null 2>&1 |
+      -drive "file=$disk,format=raw,if=virtio" </dev/null 2>&1
+    [ -f "$sshdir/sshd.pid" ] && kill "$(cat "$sshdir/sshd.pid")" 2>/dev/null
+    true' |
     while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"; done > "$log" || true
 
   problems=()
   grep -q 'ukdump: result=saved' "$log" || problems+=("no 'ukdump: result=saved' line on the console ($log)")
-  dirname=$(debugfs -R 'ls -p /var/crash' "$disk" 2>/dev/null | awk -F/ '$6 ~ /-[0-9]+T[0-9]+Z/ {print $6}' | head -n1)
-  if [ -z "$dirname" ]; then
-    problems+=("no dump directory in /var/crash on the disk")
+  if [ "$TARGET" = fallback ]; then
+    grep -q 'ukdump: target 0 failed' "$log" || problems+=("the unreachable sftp target did not fail first ($log)")
+  fi
+  d="$OUTDIR/dump"
+  rm -rf "$d" && mkdir -p "$d"
+  if [ "$TARGET" = sftp ]; then
+    where="the sftp server's $sshdir/crash"
+    dirname=$(ls "$sshdir/crash" | grep -E -- '-[0-9]+T[0-9]+Z' | head -n1 || true)
   else
-    d="$OUTDIR/dump"
-    rm -rf "$d" && mkdir -p "$d"
+    where="/var/crash on the disk"
+    dirname=$(debugfs -R 'ls -p /var/crash' "$disk" 2>/dev/null | awk -F/ '$6 ~ /-[0-9]+T[0-9]+Z/ {print $6}' | head -n1)
+  fi
+  if [ -z "$dirname" ]; then
+    problems+=("no dump directory in $where")
+  else
     for f in vmcore manifest.json ukdump.log; do
-      debugfs -R "dump /var/crash/$dirname/$f $d/$f" "$disk" >/dev/null 2>&1 || true
-      [ -s "$d/$f" ] || problems+=("$f missing from /var/crash/$dirname")
+      if [ "$TARGET" = sftp ]; then
+        cp "$sshdir/crash/$dirname/$f" "$d/$f" 2>/dev/null || true
+      else
+        debugfs -R "dump /var/crash/$dirname/$f $d/$f" "$disk" >/dev/null 2>&1 || true
+      fi
+      [ -s "$d/$f" ] || problems+=("$f missing from $where/$dirname")
     done
     if [ -s "$d/vmcore" ] && [ -s "$d/manifest.json" ]; then
       want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$d/manifest.json")
@@ -109,6 +173,10 @@ for run in $(seq 1 "$RUNS"); do
         grep -q 'CORE (Core file)' "$d/readelf.txt" || problems+=("vmcore is not an ELF core ($d/readelf.txt)")
         grep -q VMCOREINFO "$d/readelf.txt" || problems+=("vmcore has no VMCOREINFO note ($d/readelf.txt)")
       else
+        if [ "$TARGET" = sftp ]; then # a stream: the capture sent it flattened
+          out/ukdump reassemble "$d/vmcore" "$d/vmcore.kdump" 2>/dev/null && mv "$d/vmcore.kdump" "$d/vmcore" ||
+            problems+=("ukdump reassemble failed on the flattened dump")
+        fi
         out/ukdump info --json "$d/vmcore" > "$d/info.json" 2>&1 || true
         grep -q '"format": "kdump"' "$d/info.json" || problems+=("ukdump info does not see a kdump file ($d/info.json)")
         grep -q '"complete": true' "$d/info.json" || problems+=("ukdump info: the dump is not complete ($d/info.json)")
@@ -127,7 +195,7 @@ for run in $(seq 1 "$RUNS"); do
     pass=$((pass + 1))
     secs=$(awk -v a="$t_crash" -v b="$t_saved" 'BEGIN { if (a && b) printf "%.1f", b - a; else print "?" }')
     rate=$(sed -n 's/.*"mb_per_second": \([0-9.]*\).*/\1/p' "$OUTDIR/dump/manifest.json")
-    say "run $run: PASS: panic → dump saved in ${secs}s; ${rate} MB/s of memory; vmcore $(stat -c %s "$OUTDIR/dump/vmcore") bytes ($FORMAT)"
+    say "run $run: PASS: panic → dump saved in ${secs}s; ${rate} MB/s of memory; vmcore $(stat -c %s "$OUTDIR/dump/vmcore") bytes ($FORMAT, $TARGET)"
   else
     fail=$((fail + 1))
     for p in "${problems[@]}"; do say "run $run: FAIL: $p"; done

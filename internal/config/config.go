@@ -195,7 +195,7 @@ const (
 // Default returns the configuration used for fields a file leaves out.
 func Default() Config {
 	return Config{
-		Collect: Collect{Format: "kdump", Compression: "zstd", Dmesg: true},
+		Collect: Collect{Format: "kdump", Dmesg: true}, // compression: fill()
 		Action:  Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
 	}
 }
@@ -231,6 +231,12 @@ func (c *Config) Marshal() ([]byte, error) {
 }
 
 func (c *Config) fill() {
+	if c.Collect.Compression == "" {
+		c.Collect.Compression = "zstd"
+		if c.Collect.Format == "elf" {
+			c.Collect.Compression = "none"
+		}
+	}
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		if t.Device != "" && t.Path == "" {
@@ -285,7 +291,7 @@ func (c *Config) Validate() error {
 			bad("collect.compression", "%q is not possible with format \"elf\" (want none, or format \"kdump\")", c.Collect.Compression)
 		}
 	case "kdump", "flat":
-		if !oneOf(c.Collect.Compression, "zstd", "zlib", "snappy", "none") {
+		if !oneOf(c.Collect.Compression, "", "zstd", "zlib", "snappy", "none") {
 			bad("collect.compression", "unsupported compression %q (want zstd, zlib, snappy, none)", c.Collect.Compression)
 		}
 	default:
