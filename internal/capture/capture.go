@@ -383,7 +383,13 @@ func (c *capture) capture(ctx context.Context) Outcome {
 		}
 		t := c.newTarget(i, tc)
 		c.log.Printf("target %d: %s", i, t)
-		dir, err := c.saveTo(ctx, t, src, m)
+		format := c.cfg.Collect.Format
+		if format == collect.FormatKdump && tc.IsNetwork() {
+			// A remote file is written as a stream: the kdump format
+			// flattened (ukdump reassemble or makedumpfile -R restore it).
+			format = collect.FormatFlat
+		}
+		dir, err := c.saveTo(ctx, t, src, m, format)
 		if err == nil {
 			return Outcome{Result: ResultSaved, Action: c.cfg.Action.Final, Dir: dir, Target: t.String()}
 		}
@@ -418,7 +424,7 @@ func (c *capture) hostName(src *source) string {
 }
 
 // saveTo writes the dump and its side files to one target.
-func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Manifest) (string, error) {
+func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Manifest, format string) (string, error) {
 	ostart := c.env.Now()
 	d, err := t.Open(ctx)
 	if err != nil {
@@ -464,7 +470,7 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	}
 	c.log.Printf("saving to %s/%s", d, name)
 
-	res, cerr := c.copy(ctx, d, name, src)
+	res, cerr := c.copy(ctx, d, name, src, format)
 	m.Format, m.Compression, m.DumpLevel, m.Pages = res.Format, res.Codec, res.DumpLevel, res.Pages
 	m.Size, m.SHA256, m.Complete = res.Bytes, res.SHA256, cerr == nil
 	m.Durations.Copy = round(res.Duration.Seconds())
@@ -492,7 +498,7 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 }
 
 // copy writes vmcore.incomplete, syncs it and renames it to vmcore.
-func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *source) (collect.Result, error) {
+func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *source, format string) (collect.Result, error) {
 	inc, final := name+"/vmcore.incomplete", name+"/vmcore"
 	f, err := d.Create(inc)
 	if err != nil {
@@ -501,7 +507,7 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 	var last time.Time
 	level, _ := c.cfg.Collect.Level() // validated with the config
 	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
-		Format:    c.cfg.Collect.Format,
+		Format:    format,
 		Codec:     c.cfg.Collect.Compression,
 		DumpLevel: level,
 		Now:       c.env.Now,

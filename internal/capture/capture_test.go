@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ukdump/ukdump/internal/capture"
+	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
@@ -332,5 +333,39 @@ func TestCaptureRetention(t *testing.T) {
 	want := fmt.Sprint([]string{"lost+found", o.Dir, "web1-20250101T000000Z"})
 	if fmt.Sprint(names) != want {
 		t.Errorf("after retention: %v, want %v", names, want)
+	}
+}
+
+func TestCaptureKdumpDefault(t *testing.T) {
+	cfg := strings.Replace(diskConfig, "format = \"elf\"\nexclude = [\"none\"]\n", "", 1) // the defaults: kdump, zstd, zero pages
+	r := newFakeRoot(t, cfg, true)
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved {
+		t.Fatalf("Run = %+v; console:\n%s", o, console.String())
+	}
+	dir := filepath.Join(r.dir, "mnt/target0/var/crash", o.Dir)
+	f, err := os.Open(filepath.Join(dir, "vmcore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	kf, err := kdumpfile.Open(f)
+	if err != nil {
+		t.Fatalf("the saved vmcore is not a kdump file: %v", err)
+	}
+	if kf.Codec() != kdumpfile.CodecZstd || kf.Incomplete() {
+		t.Errorf("codec %s, incomplete %v; want zstd, complete", kf.Codec(), kf.Incomplete())
+	}
+	var m capture.Manifest
+	mj, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err := json.Unmarshal(mj, &m); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "vmcore"))
+	sum := sha256.Sum256(data)
+	if m.Format != "kdump" || m.Compression != "zstd" || m.DumpLevel != 1 || m.Pages.Total != 768 || m.Pages.Zero == 0 ||
+		m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(data)) {
+		t.Errorf("manifest = %+v (file %d bytes, sha256 %x)", m, len(data), sum)
 	}
 }
