@@ -50,7 +50,7 @@ e2e: deps all $(OUT)/stage1-init
 	FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-kdump bash scripts/e2e-qemu.sh
 
 demo: deps all $(OUT)/stage1-init
-	DEMO=1 bash scripts/e2e-qemu.sh
+	DEMO=1 FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/demo bash scripts/e2e-qemu.sh
 
 bench: deps all $(OUT)/stage1-init
 	bash scripts/bench.sh

@@ -209,8 +209,20 @@ if [ "${DEMO:-}" = 1 ] && [ "$pass" -gt 0 ]; then
   echo "== The dump: /var/crash/$dirname on the crashdump disk (copied to $d) =="
   ls -l "$d"
   echo
-  echo "== manifest.json =="
-  grep -E '"(format|size|sha256|complete|source|kernel_release|host|crash_time|mb_per_second|total)"' "$d/manifest.json" | sed 's/^ */  /'
+  echo "== manifest.json (summary) =="
+  python3 - "$d/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+p = m.get("pages", {})
+print(f"  kernel      {m['kernel_release']} on host {m['host']}, crashed {m['crash_time']}")
+print(f"  dump        {m['file']}: {m['format']}, {m['compression']}, dump level {m['dump_level']}, {m['size']:,} bytes, complete: {m['complete']}")
+print(f"  pages       {p.get('dumped', 0):,} of {p.get('total', 0):,} in the dump ({p.get('zero', 0):,} zero)")
+print(f"  sha256      {m['sha256']}")
+print(f"  source      {m['source']}, {m['memory_bytes']:,} bytes of memory, {m['cpus']} CPU(s)")
+d = m["durations_seconds"]
+print(f"  took        {d['total']:.1f}s in the capture kernel (modules {d['modules']:.1f}s, disk {d['target_open']:.1f}s, dump {d['copy']:.1f}s at {m['mb_per_second']:.0f} MB/s)")
+print(f"  target      {m['target']}, ukdump {m['ukdump_version']}")
+PY
   echo
   echo "== The crashed kernel's last 20 log lines (makedumpfile --dump-dmesg) =="
   tail -n 20 "$d/dmesg.txt"
