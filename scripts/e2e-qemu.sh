@@ -15,7 +15,8 @@
 # with COMPRESS, default zlib, excluding zero pages), MEM (guest RAM, default 1G), CRASHKERNEL (default 96M),
 # RUNS (default 1), DEMO=1 (print the dump for a person), KEEP=1 (keep files),
 # TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e), QEMU_CPU (default max),
-# FILL (MiB of mixed content stage 1 writes to memory before the crash).
+# FILL (MiB of mixed content stage 1 writes to memory before the crash),
+# FORCE=1 (ukdump load --force: to find the crashkernel= floor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -125,14 +126,14 @@ for run in $(seq 1 "$RUNS"); do
   # reaches only that namespace's loopback (10.0.2.2 is its 127.0.0.1), where
   # the test's sshd listens. Each console line gets the host's clock, to time
   # panic → saved.
-  export kernel disk log nic MEM CRASHKERNEL QEMU_CPU FILL OUTDIR TARGET sshdir
+  export kernel disk log nic MEM CRASHKERNEL QEMU_CPU FILL FORCE OUTDIR TARGET sshdir
   timeout --foreground "$TIMEOUT" unshare -n bash -c '
     ip link set lo up
     if [ "$TARGET" != disk ]; then /usr/sbin/sshd -f "$sshdir/sshd_config" -E "$sshdir/sshd.log"; fi
     qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" -m "$MEM" -smp 1 -no-reboot \
       -display none -monitor none -serial stdio $nic \
       -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
-      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6${FILL:+ ukdump.e2e.fill=$FILL}" \
+      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6${FILL:+ ukdump.e2e.fill=$FILL}${FORCE:+ ukdump.e2e.force=1}" \
       -drive "file=$disk,format=raw,if=virtio" </dev/null 2>&1
     [ -f "$sshdir/sshd.pid" ] && kill "$(cat "$sshdir/sshd.pid")" 2>/dev/null
     true' |

@@ -61,6 +61,9 @@ func run() error {
 		fmt.Printf("stage1: filled %d MiB (random, text, zeros) in %s\n", n, time.Since(start).Round(time.Millisecond))
 	}
 	args := []string{"load", "--kernel", "/boot/vmlinuz", "--initrd", "/capture.img"}
+	if cmdlineValue(string(cl), "ukdump.e2e.force=") == "1" {
+		args = append(args, "--force") // to measure the crashkernel= floor below our own check
+	}
 	if v := cmdlineValue(string(cl), "ukdump.e2e.append="); v != "" {
 		args = append(args, "--append", v)
 	}
