@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -98,14 +100,36 @@ type Target struct {
 	WaitDevice Duration `toml:"wait_device"`
 }
 
-// Network configures bring-up for network targets.
+// Network configures bring-up for network targets: the capture brings the
+// network up when the first network target is tried.
 type Network struct {
-	Interface string   `toml:"interface"`
-	Mode      string   `toml:"mode"`
-	Address   string   `toml:"address"`
-	Gateway   string   `toml:"gateway"`
-	DNS       []string `toml:"dns"`
+	// Interface is "auto" (default: the first Ethernet interface with
+	// carrier), a kernel interface name such as "eth0", or a MAC address.
+	Interface string `toml:"interface"`
+	// Mode is "dhcp" (default, DHCPv4) or "static".
+	Mode string `toml:"mode"`
+	// Address is the static address with prefix length, e.g. "192.0.2.20/24".
+	Address string `toml:"address"`
+	// Gateway is the static default gateway, e.g. "192.0.2.1" (optional).
+	Gateway string `toml:"gateway"`
+	// DNS lists name servers; with DHCP they replace the lease's.
+	DNS []string `toml:"dns"`
+	// WaitCarrier bounds the wait for the interface and its carrier (default 30s).
+	WaitCarrier Duration `toml:"wait_carrier"`
+	// DHCPTimeout is the first DHCP attempt's wait for an answer; each
+	// retry waits twice as long (default 4s).
+	DHCPTimeout Duration `toml:"dhcp_timeout"`
+	// DHCPRetries is how many times an unanswered DHCP message is resent
+	// (default 3: 4s+8s+16s+32s at most with the default timeout).
+	DHCPRetries int `toml:"dhcp_retries"`
 }
+
+// Network defaults.
+const (
+	DefaultWaitCarrier = 30 * time.Second
+	DefaultDHCPTimeout = 4 * time.Second
+	DefaultDHCPRetries = 3
+)
 
 // Action says what happens at the end of a capture.
 type Action struct {
@@ -196,7 +220,9 @@ const (
 func Default() Config {
 	return Config{
 		Collect: Collect{Format: "kdump", Dmesg: true}, // compression: fill()
-		Action:  Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
+		Network: Network{Interface: "auto", Mode: "dhcp", WaitCarrier: Duration{DefaultWaitCarrier},
+			DHCPTimeout: Duration{DefaultDHCPTimeout}, DHCPRetries: DefaultDHCPRetries},
+		Action: Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
 	}
 }
 
@@ -313,8 +339,22 @@ func (c *Config) Validate() error {
 		case t.URL != "":
 			if err := checkURL(t.URL); err != nil {
 				bad(f+".url", "%v", err)
-			} else {
-				bad(f+".url", "network targets are not implemented yet in this version (want a device target)")
+				break
+			}
+			switch {
+			case t.Identity == "":
+				bad(f+".identity", "a url target needs identity = \"/etc/ukdump/id_ed25519\" (an OpenSSH private key without passphrase: ed25519, ecdsa or rsa; there is no password authentication)")
+			case !strings.HasPrefix(t.Identity, "/"):
+				bad(f+".identity", "%q must be an absolute path", t.Identity)
+			}
+			switch {
+			case t.KnownHosts == "" && !t.InsecureIgnoreHostKey:
+				bad(f+".known_hosts", "a url target needs known_hosts = \"/etc/ukdump/known_hosts\" holding the server's host key (e.g. from ssh-keyscan), or insecure_ignore_host_key = true to accept any key")
+			case t.KnownHosts != "" && !strings.HasPrefix(t.KnownHosts, "/"):
+				bad(f+".known_hosts", "%q must be an absolute path", t.KnownHosts)
+			}
+			if t.Path != "" || t.FSType != "" || t.MountOptions != "" {
+				bad(f, "path, fstype and mount_options are for device targets (put the remote directory in the url)")
 			}
 		case t.Device != "":
 			if err := checkDevice(t.Device); err != nil {
@@ -345,10 +385,66 @@ func (c *Config) Validate() error {
 	if c.Retention.MinFree < 0 {
 		bad("retention.min_free", "must not be negative")
 	}
-	if !oneOf(c.Network.Mode, "dhcp", "static") {
-		bad("network.mode", "unsupported mode %q (want dhcp, static)", c.Network.Mode)
-	}
+	c.Network.check(bad)
 	return errors.Join(errs...)
+}
+
+// check validates the [network] section.
+func (n Network) check(bad func(field, format string, args ...any)) {
+	_, macErr := net.ParseMAC(n.Interface)
+	switch {
+	case n.Interface == "auto", macErr == nil && strings.ContainsAny(n.Interface, ":-"):
+	case strings.Contains(n.Interface, ":"):
+		bad("network.interface", "%q is not a MAC address (want \"auto\", a name such as eth0, or a MAC such as 52:54:00:12:34:56)", n.Interface)
+	case n.Interface == "" || len(n.Interface) > 15 || n.Interface == "." || n.Interface == ".." || strings.ContainsAny(n.Interface, "/: \t\n"):
+		bad("network.interface", "%q is not an interface name (want \"auto\", a name such as eth0, or a MAC such as 52:54:00:12:34:56)", n.Interface)
+	}
+	var addr netip.Prefix
+	switch n.Mode {
+	case "dhcp":
+		if n.Address != "" {
+			bad("network.address", "%q is only used with mode = \"static\" (mode is \"dhcp\")", n.Address)
+		}
+		if n.Gateway != "" {
+			bad("network.gateway", "%q is only used with mode = \"static\" (mode is \"dhcp\")", n.Gateway)
+		}
+	case "static":
+		var err error
+		if addr, err = netip.ParsePrefix(n.Address); err != nil {
+			if n.Address == "" {
+				bad("network.address", "mode = \"static\" needs an address with prefix length, e.g. \"192.0.2.20/24\"")
+			} else {
+				bad("network.address", "%q is not an address with prefix length (want e.g. \"192.0.2.20/24\")", n.Address)
+			}
+		}
+		if n.Gateway != "" {
+			gw, err := netip.ParseAddr(n.Gateway)
+			switch {
+			case err != nil:
+				bad("network.gateway", "%q is not an IP address (want e.g. \"192.0.2.1\")", n.Gateway)
+			case addr.IsValid() && gw.Is4() != addr.Addr().Is4():
+				bad("network.gateway", "%q is not of the same IP version as network.address %q", n.Gateway, n.Address)
+			case addr.IsValid() && gw == addr.Addr():
+				bad("network.gateway", "%q is network.address itself", n.Gateway)
+			}
+		}
+	default:
+		bad("network.mode", "unsupported mode %q (want dhcp, static)", n.Mode)
+	}
+	for i, d := range n.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			bad(fmt.Sprintf("network.dns[%d]", i), "%q is not an IP address (want e.g. \"192.0.2.53\")", d)
+		}
+	}
+	if n.WaitCarrier.Duration <= 0 {
+		bad("network.wait_carrier", "must be positive (e.g. \"30s\")")
+	}
+	if n.DHCPTimeout.Duration <= 0 {
+		bad("network.dhcp_timeout", "must be positive (e.g. \"4s\")")
+	}
+	if n.DHCPRetries < 0 {
+		bad("network.dhcp_retries", "must not be negative (0 sends each DHCP message once)")
+	}
 }
 
 func checkDevice(s string) error {
@@ -368,6 +464,20 @@ func checkURL(s string) error {
 	}
 	if u.Hostname() == "" || u.User.Username() == "" {
 		return fmt.Errorf("%q needs user@host", s)
+	}
+	if _, ok := u.User.Password(); ok {
+		return fmt.Errorf("%q holds a password: passwords are not supported (use identity)", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: bad port %q (want 1-65535)", s, p)
+		}
+	}
+	if !strings.HasPrefix(u.Path, "/") || strings.Contains(u.Path, "..") {
+		return fmt.Errorf("%q needs an absolute path without '..' after the host (e.g. sftp://kdump@dumphost/var/crash; /~/dir is under the login directory)", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: unexpected query or fragment", s)
 	}
 	return nil
 }

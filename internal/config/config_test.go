@@ -55,7 +55,7 @@ func TestParseFull(t *testing.T) {
 			{Device: "LABEL=crashdump", Path: "/var/crash", WaitDevice: Duration{60 * time.Second}},
 			{Device: "UUID=9b3c2a10-7d4e-4f5a-8b6c-0d1e2f3a4b5c", Path: "/", FSType: "ext4", MountOptions: "data=ordered", WaitDevice: Duration{5 * time.Second}},
 		},
-		Network:   Network{Interface: "auto", Mode: "dhcp"},
+		Network:   Default().Network,
 		Action:    Action{Final: ActionPoweroff, Failure: ActionHalt, Deadline: Duration{45 * time.Minute}},
 		Retention: Retention{Keep: 3, MinFree: 1 << 30},
 	}
@@ -72,7 +72,7 @@ func TestParseDefaults(t *testing.T) {
 	want := &Config{
 		Collect:   Collect{Format: "kdump", Compression: "zstd", Dmesg: true},
 		Targets:   []Target{{Device: "LABEL=crashdump", Path: "/", WaitDevice: Duration{60 * time.Second}}},
-		Network:   Network{Interface: "auto", Mode: "dhcp"},
+		Network:   Default().Network,
 		Action:    Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
 		Retention: Retention{},
 	}
@@ -92,7 +92,15 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "colour = 1\n" + dev, []string{"unknown key(s) colour"}},
 		{"not toml", "[[target]\n", []string{"config: toml:"}},
 		{"ftp scheme", "[[target]]\nurl = \"ftp://kdump@dumphost/var/crash\"\n", []string{`config: target[0].url: unsupported scheme "ftp"`}},
-		{"sftp not yet", "[[target]]\nurl = \"sftp://kdump@dumphost:22/var/crash\"\n", []string{"config: target[0].url: network targets are not implemented yet"}},
+		{"sftp without identity", "[[target]]\nurl = \"sftp://kdump@dumphost:22/var/crash\"\nknown_hosts = \"/etc/ukdump/known_hosts\"\n", []string{"config: target[0].identity: a url target needs identity ="}},
+		{"sftp relative identity", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"id\"\nknown_hosts = \"/k\"\n", []string{`config: target[0].identity: "id" must be an absolute path`}},
+		{"sftp without known_hosts", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\n", []string{"config: target[0].known_hosts: a url target needs known_hosts =", "insecure_ignore_host_key = true"}},
+		{"sftp relative known_hosts", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\nknown_hosts = \"kh\"\n", []string{`config: target[0].known_hosts: "kh" must be an absolute path`}},
+		{"sftp with path", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\nknown_hosts = \"/kh\"\npath = \"/x\"\n", []string{"config: target[0]: path, fstype and mount_options are for device targets"}},
+		{"sftp password", "[[target]]\nurl = \"sftp://kdump:pw@dumphost/var/crash\"\n", []string{"config: target[0].url:", "passwords are not supported"}},
+		{"sftp bad port", "[[target]]\nurl = \"scp://kdump@dumphost:0/var/crash\"\n", []string{"config: target[0].url:", `bad port "0"`}},
+		{"sftp without path", "[[target]]\nurl = \"sftp://kdump@dumphost\"\n", []string{"config: target[0].url:", "needs an absolute path"}},
+		{"sftp dotdot path", "[[target]]\nurl = \"sftp://kdump@dumphost/var/../etc\"\n", []string{"config: target[0].url:", "without '..'"}},
 		{"sftp without user", "[[target]]\nurl = \"sftp://dumphost/var/crash\"\n", []string{"config: target[0].url:", "needs user@host"}},
 		{"device and url", "[[target]]\ndevice = \"LABEL=x\"\nurl = \"sftp://u@h/x\"\n", []string{"config: target[0]: set either device or url, not both"}},
 		{"neither device nor url", "[[target]]\npath = \"/var/crash\"\n", []string{"config: target[0]: needs device ="}},
@@ -119,6 +127,19 @@ func TestParseErrors(t *testing.T) {
 		{"bad min_free unit", dev + "[retention]\nmin_free = \"1GiX\"\n", []string{`"retention.min_free"`, `unknown unit "GiX"`}},
 		{"bad host", "host = \"a/b\"\n" + dev, []string{`config: host: "a/b" must not contain`}},
 		{"bad network mode", dev + "[network]\nmode = \"bootp\"\n", []string{`config: network.mode: unsupported mode "bootp"`}},
+		{"bad MAC", dev + "[network]\ninterface = \"52:54:00:12:34\"\n", []string{`config: network.interface: "52:54:00:12:34" is not a MAC address`}},
+		{"bad interface name", dev + "[network]\ninterface = \"a/b\"\n", []string{`config: network.interface: "a/b" is not an interface name`}},
+		{"long interface name", dev + "[network]\ninterface = \"enp0s31f6abcdefgh\"\n", []string{`config: network.interface: "enp0s31f6abcdefgh" is not an interface name`}},
+		{"static without address", dev + "[network]\nmode = \"static\"\n", []string{`config: network.address: mode = "static" needs an address with prefix length, e.g. "192.0.2.20/24"`}},
+		{"static address without prefix", dev + "[network]\nmode = \"static\"\naddress = \"192.0.2.20\"\n", []string{`config: network.address: "192.0.2.20" is not an address with prefix length`}},
+		{"bad gateway", dev + "[network]\nmode = \"static\"\naddress = \"192.0.2.20/24\"\ngateway = \"gw\"\n", []string{`config: network.gateway: "gw" is not an IP address`}},
+		{"gateway of another family", dev + "[network]\nmode = \"static\"\naddress = \"192.0.2.20/24\"\ngateway = \"2001:db8::1\"\n", []string{`config: network.gateway: "2001:db8::1" is not of the same IP version as network.address "192.0.2.20/24"`}},
+		{"gateway is the address", dev + "[network]\nmode = \"static\"\naddress = \"192.0.2.20/24\"\ngateway = \"192.0.2.20\"\n", []string{`config: network.gateway: "192.0.2.20" is network.address itself`}},
+		{"address with dhcp", dev + "[network]\naddress = \"192.0.2.20/24\"\ngateway = \"192.0.2.1\"\n", []string{`config: network.address: "192.0.2.20/24" is only used with mode = "static"`, `config: network.gateway: "192.0.2.1" is only used with mode = "static"`}},
+		{"bad dns", dev + "[network]\ndns = [\"192.0.2.53\", \"ns.example\"]\n", []string{`config: network.dns[1]: "ns.example" is not an IP address`}},
+		{"zero wait_carrier", dev + "[network]\nwait_carrier = \"0s\"\n", []string{"config: network.wait_carrier: must be positive"}},
+		{"zero dhcp_timeout", dev + "[network]\ndhcp_timeout = \"0s\"\n", []string{"config: network.dhcp_timeout: must be positive"}},
+		{"negative dhcp_retries", dev + "[network]\ndhcp_retries = -1\n", []string{"config: network.dhcp_retries: must not be negative"}},
 		{
 			"several errors together",
 			"[[target]]\nurl = \"ftp://h/x\"\n[action]\nfinal = \"explode\"\n[retention]\nkeep = -2\n",
@@ -134,6 +155,55 @@ func TestParseErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Parse(%q) = %q, want it to contain %q", tt.toml, err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestParseURLTarget(t *testing.T) {
+	for _, toml := range []string{
+		"[[target]]\nurl = \"sftp://kdump@dumphost:2222/var/crash\"\nidentity = \"/etc/ukdump/id_ed25519\"\nknown_hosts = \"/etc/ukdump/known_hosts\"\n",
+		"[[target]]\nurl = \"scp://kdump@dumphost/~/crash\"\nidentity = \"/etc/ukdump/id_ed25519\"\ninsecure_ignore_host_key = true\n",
+	} {
+		c, err := Parse([]byte(toml))
+		if err != nil {
+			t.Errorf("Parse(%q) = %v, want nil", toml, err)
+			continue
+		}
+		if !c.Targets[0].IsNetwork() {
+			t.Errorf("Parse(%q).Targets[0].IsNetwork() = false, want true", toml)
+		}
+	}
+}
+
+func TestParseNetwork(t *testing.T) {
+	const dev = "[[target]]\ndevice = \"LABEL=crashdump\"\n"
+	for _, tt := range []struct {
+		name, toml string
+		want       Network
+	}{
+		{"defaults", dev, Network{Interface: "auto", Mode: "dhcp", WaitCarrier: Duration{30 * time.Second}, DHCPTimeout: Duration{4 * time.Second}, DHCPRetries: 3}},
+		{
+			"static by MAC",
+			dev + "[network]\ninterface = \"52:54:00:AB:CD:EF\"\nmode = \"static\"\naddress = \"192.0.2.20/24\"\ngateway = \"192.0.2.1\"\ndns = [\"192.0.2.53\", \"2001:db8::53\"]\nwait_carrier = \"10s\"\n",
+			Network{Interface: "52:54:00:AB:CD:EF", Mode: "static", Address: "192.0.2.20/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53", "2001:db8::53"},
+				WaitCarrier: Duration{10 * time.Second}, DHCPTimeout: Duration{4 * time.Second}, DHCPRetries: 3},
+		},
+		{
+			"dhcp by name, no retries",
+			dev + "[network]\ninterface = \"br-lan\"\ndhcp_timeout = \"2s\"\ndhcp_retries = 0\ndns = [\"192.0.2.53\"]\n",
+			Network{Interface: "br-lan", Mode: "dhcp", DNS: []string{"192.0.2.53"}, WaitCarrier: Duration{30 * time.Second}, DHCPTimeout: Duration{2 * time.Second}},
+		},
+		{"static IPv6 without gateway", dev + "[network]\nmode = \"static\"\naddress = \"2001:db8::20/64\"\n",
+			Network{Interface: "auto", Mode: "static", Address: "2001:db8::20/64", WaitCarrier: Duration{30 * time.Second}, DHCPTimeout: Duration{4 * time.Second}, DHCPRetries: 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.toml))
+			if err != nil {
+				t.Fatalf("Parse(%q) = %v", tt.toml, err)
+			}
+			if diff := cmp.Diff(tt.want, c.Network); diff != "" {
+				t.Errorf("Parse(%q).Network (-want, +got):\n%s", tt.toml, diff)
 			}
 		})
 	}
