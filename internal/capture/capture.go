@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/ukdump/ukdump/internal/blkid"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
@@ -56,6 +58,14 @@ type Env struct {
 	Unmount target.UnmountFunc
 	// LoadModule loads one kernel module file (finit_module).
 	LoadModule func(path string) error
+	// NetworkUp brings the network up, once, when the first network target
+	// is about to be tried (netup.Up in the capture kernel); Opts come with
+	// the root, sysfs under it, the clock and the log filled in. Nil leaves
+	// the network as it is.
+	NetworkUp func(ctx context.Context, c netup.Config, o netup.Opts) (netup.Result, error)
+	// RouteTo waits for a route to a network target's host before it is
+	// tried (netup.RouteTo); nil does not wait.
+	RouteTo func(ctx context.Context, host string, o netup.Opts) (netup.Route, error)
 	// Version is ukdump's version, recorded in the manifest.
 	Version string
 	// ProgressEvery is how often progress is printed (default 5s).
@@ -83,6 +93,10 @@ type capture struct {
 	start time.Time
 	// cmdline is the capture kernel's command line.
 	cmdline string
+	// netTried, netErr and netSecs are the network bring-up's: done once.
+	netTried bool
+	netErr   error
+	netSecs  float64
 }
 
 // Run performs a capture and returns its outcome; it never panics and
@@ -337,6 +351,8 @@ type Manifest struct {
 // Durations of the capture's steps, in seconds.
 type Durations struct {
 	Modules float64 `json:"modules"`
+	// Network is the network bring-up, for network targets.
+	Network float64 `json:"network,omitempty"`
 	Target  float64 `json:"target_open"`
 	Copy    float64 `json:"copy"`
 	Total   float64 `json:"total"`
@@ -383,6 +399,13 @@ func (c *capture) capture(ctx context.Context) Outcome {
 		}
 		t := c.newTarget(i, tc)
 		c.log.Printf("target %d: %s", i, t)
+		if tc.IsNetwork() {
+			if err := c.networkUp(ctx, tc, &m); err != nil {
+				c.log.Printf("target %d failed: %v", i, err)
+				errs = append(errs, fmt.Errorf("target %d (%s): %w", i, t, err))
+				continue
+			}
+		}
 		format := c.cfg.Collect.Format
 		if format == collect.FormatKdump && tc.IsNetwork() {
 			// A remote file is written as a stream: the kdump format
@@ -401,7 +424,56 @@ func (c *capture) capture(ctx context.Context) Outcome {
 
 func round(s float64) float64 { return float64(int64(s*1000+0.5)) / 1000 }
 
+// routeWait bounds the wait for a route to a network target's host.
+const routeWait = 10 * time.Second
+
+// networkUp brings the network up the first time a network target is
+// tried, records how long that took in m, and waits for a route to the
+// target's host. A failed bring-up is not retried: it fails this and every
+// later network target, and the next target is tried.
+func (c *capture) networkUp(ctx context.Context, tc config.Target, m *Manifest) error {
+	o := netup.Opts{Root: c.env.Root, SysRoot: c.path("sys"), Logf: c.log.Printf, Now: c.env.Now}
+	if !c.netTried && c.env.NetworkUp != nil {
+		c.netTried = true
+		n := c.cfg.Network
+		start := c.env.Now()
+		_, err := c.env.NetworkUp(ctx, netup.Config{
+			Interface: n.Interface, Mode: n.Mode, Address: n.Address, Gateway: n.Gateway, DNS: n.DNS,
+			WaitCarrier: n.WaitCarrier.Duration, DHCPTimeout: n.DHCPTimeout.Duration, DHCPRetries: n.DHCPRetries,
+		}, o)
+		c.netSecs = round(c.env.Now().Sub(start).Seconds())
+		if err != nil {
+			c.netErr = fmt.Errorf("network bring-up failed after %.2fs: %w (see [network] in the config)", c.netSecs, err)
+		}
+	}
+	m.Durations.Network = c.netSecs
+	if c.netErr != nil {
+		return c.netErr
+	}
+	if c.env.RouteTo == nil {
+		return nil
+	}
+	u, err := url.Parse(tc.URL)
+	if err != nil {
+		return fmt.Errorf("parse %q: %w", tc.URL, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, routeWait)
+	defer cancel()
+	if _, err := c.env.RouteTo(rctx, u.Hostname(), o); err != nil {
+		return err
+	}
+	return nil
+}
+
 func (c *capture) newTarget(i int, tc config.Target) target.Target {
+	if tc.IsNetwork() {
+		// The key files are in the image: under the root, like every path here.
+		s := &target.SSH{URL: tc.URL, Identity: c.path(tc.Identity), InsecureIgnoreHostKey: tc.InsecureIgnoreHostKey, Logf: c.log.Printf}
+		if tc.KnownHosts != "" {
+			s.KnownHosts = c.path(tc.KnownHosts)
+		}
+		return s
+	}
 	return &target.Disk{
 		Spec: tc.Device, Path: tc.Path, FSType: tc.FSType, Options: tc.MountOptions,
 		Wait:       tc.WaitDevice.Duration,
