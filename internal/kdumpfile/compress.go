@@ -214,8 +214,11 @@ func (d *decompressor) decompress(page, src []byte, flags uint32) error {
 		return nil
 	case FlagZstd:
 		if d.zdec == nil {
+			// Output is bounded by the page (cap limit); the window a
+			// frame declares may be larger than the page (zstd's minimum
+			// is 1 KiB, and other writers may use more).
 			dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
-				zstd.WithDecoderMaxMemory(uint64(len(page))), zstd.WithDecodeAllCapLimit(true))
+				zstd.WithDecoderMaxMemory(max(uint64(len(page)), 8<<20)), zstd.WithDecodeAllCapLimit(true))
 			if err != nil {
 				return fmt.Errorf("zstd decoder: %w", err)
 			}

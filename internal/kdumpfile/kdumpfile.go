@@ -262,7 +262,7 @@ func getPageDesc(b []byte) PageDesc {
 
 // Time is the header timestamp as a time.Time (UTC), or the zero time when
 // tv_sec is 0.
-func (h *Header) Time() time.Time {
+func (h Header) Time() time.Time {
 	if h.TimestampSec == 0 && h.TimestampUsec == 0 {
 		return time.Time{}
 	}

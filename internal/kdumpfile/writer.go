@@ -417,7 +417,7 @@ func (w *Writer) WritePage(pfn uint64, data []byte, flags uint32, zero bool) err
 			return fmt.Errorf("kdumpfile: WritePage(%#x): %d bytes of compressed data for a %d-byte page", pfn, len(data), w.pageSize)
 		}
 		if len(w.dataBuf)+len(data) > w.dataCap {
-			if err := w.flushData(); err != nil {
+			if err := w.flushPair(); err != nil {
 				return err
 			}
 		}
@@ -457,7 +457,9 @@ func (w *Writer) flushData() error {
 }
 
 // flushPair writes the data cache, then the descriptors, so that every
-// descriptor in the sink points at data that is in the sink.
+// descriptor in the sink points at data that is in the sink. Flushing both
+// together (as makedumpfile does) bounds what a failure loses to one cache
+// of data.
 func (w *Writer) flushPair() error {
 	if err := w.flushData(); err != nil {
 		return err
@@ -497,9 +499,10 @@ func (w *Writer) untear(n int) {
 	w.descBuf = w.descBuf[:copy(w.descBuf, w.descBuf[whole:])]
 }
 
-// Close writes what is cached. It fails, and marks the dump incomplete, if
-// a write fails or fewer pages than NumDumpable were written. Close does not
-// close the sink.
+// Close writes what is cached; the header NewWriter wrote is already the
+// final one, so a flattened stream has one header record, as makedumpfile's
+// has. Close fails, and marks the dump incomplete, if a write fails or fewer
+// pages than NumDumpable were written. It does not close the sink.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()

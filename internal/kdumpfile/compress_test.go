@@ -1,0 +1,226 @@
+package kdumpfile
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// testPages are pages of the kinds memory holds.
+func testPages(size int) map[string][]byte {
+	rng := rand.New(rand.NewPCG(9, 9))
+	random := make([]byte, size)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	text := make([]byte, size)
+	line := "kernel: [    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org)\n"
+	for i := range text {
+		text[i] = line[i%len(line)]
+	}
+	// Mostly random with a repeat far back: long distances, short literal
+	// runs, long literal runs.
+	mixed := bytes.Clone(random)
+	copy(mixed[size-300:], mixed[10:300])
+	copy(mixed[size/2:], mixed[size/2-5:size/2+40])
+	copy(mixed[100:], "abcdabcdabcdabcdabcd")
+	sparse := make([]byte, size)
+	for i := 0; i < size; i += 97 {
+		sparse[i] = byte(i)
+	}
+	return map[string][]byte{
+		"zero":   make([]byte, size),
+		"random": random,
+		"text":   text,
+		"mixed":  mixed,
+		"sparse": sparse,
+	}
+}
+
+func TestCompressor(t *testing.T) {
+	pages := testPages(testPageSize)
+	for _, codec := range Codecs {
+		c, err := NewCompressor(codec, testPageSize)
+		if err != nil {
+			t.Fatalf("NewCompressor(%q) = %v", codec, err)
+		}
+		var dst []byte
+		for name, page := range pages {
+			t.Run(string(codec)+"/"+name, func(t *testing.T) {
+				out, flags := c.Compress(dst, page)
+				// "mixed" is mostly random: some codecs squeeze it, some not.
+				compressible := name != "random" && name != "mixed" && codec != CodecNone
+				switch {
+				case flags != 0 && (flags != codec.Flag() || len(out) >= len(page)):
+					t.Fatalf("Compress(%s) = %d bytes, flags %#x; want fewer than %d bytes for flags %#x", name, len(out), flags, len(page), codec.Flag())
+				case flags == 0 && !bytes.Equal(out, page):
+					t.Fatalf("Compress(%s) = %d bytes, flags 0; want the page itself", name, len(out))
+				}
+				switch {
+				case compressible && flags == 0:
+					t.Fatalf("Compress(%s) stored the page raw; want it compressed", name)
+				case (name == "random" || codec == CodecNone) && flags != 0:
+					t.Fatalf("Compress(%s) = flags %#x; want the page itself, flags 0", name, flags)
+				}
+				var d decompressor
+				got := make([]byte, testPageSize)
+				if err := d.decompress(got, out, flags); err != nil {
+					t.Fatalf("decompress = %v", err)
+				}
+				if !bytes.Equal(got, page) {
+					t.Fatalf("decompress(Compress(%s)) differs", name)
+				}
+				if flags == 0 {
+					return
+				}
+				dst = out
+				// The framing crash and makedumpfile expect.
+				switch codec {
+				case CodecZlib:
+					if out[0] != 0x78 || out[1] != 0x01 {
+						t.Errorf("zlib header %x, want 7801 (level 1 with the zlib wrapper)", out[:2])
+					}
+				case CodecZstd:
+					if !bytes.Equal(out[:4], []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+						t.Errorf("zstd frame magic %x", out[:4])
+					}
+				case CodecSnappy:
+					if !bytes.Equal(out[:2], []byte{0x80, 0x20}) {
+						t.Errorf("snappy block starts %x, want the varint 4096 (8020)", out[:2])
+					}
+				case CodecLZO:
+					if !bytes.Equal(out[len(out)-3:], []byte{0x11, 0, 0}) {
+						t.Errorf("LZO stream ends %x, want 110000", out[len(out)-3:])
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestDecompressErrors(t *testing.T) {
+	c, _ := NewCompressor(CodecZlib, testPageSize)
+	text := testPages(testPageSize)["text"]
+	zout, _ := c.Compress(nil, text)
+	zs, _ := NewCompressor(CodecZstd, testPageSize)
+	zsout, _ := zs.Compress(nil, text)
+	half, _ := NewCompressor(CodecZlib, minBlockSize)
+	halfOut, _ := half.Compress(nil, text[:minBlockSize])
+	tests := []struct {
+		name  string
+		src   []byte
+		flags uint32
+	}{
+		{"short raw page", text[:100], 0},
+		{"zlib garbage", []byte("not zlib at all"), FlagZlib},
+		{"zlib truncated", zout[:len(zout)-3], FlagZlib},
+		{"zlib bad checksum", append(bytes.Clone(zout[:len(zout)-1]), zout[len(zout)-1]^1), FlagZlib},
+		{"zlib short page", halfOut, FlagZlib},
+		{"zstd garbage", []byte("not zstd"), FlagZstd},
+		{"zstd truncated", zsout[:len(zsout)/2], FlagZstd},
+		{"snappy garbage", []byte{0xff, 0xff, 0xff}, FlagSnappy},
+		{"snappy wrong length", []byte{0x10, 0x3c, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p'}, FlagSnappy},
+		{"lzo garbage", []byte{0x01}, FlagLZO},
+		{"unknown flags", []byte{1}, 0x40},
+		{"two flags", zout, FlagZlib | FlagZstd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d decompressor
+			if err := d.decompress(make([]byte, testPageSize), tt.src, tt.flags); err == nil {
+				t.Errorf("decompress = nil, want an error")
+			}
+		})
+	}
+}
+
+func TestLZORoundTrip(t *testing.T) {
+	// Page sizes up to 64 KiB reach M4 distances (> 16 KiB).
+	for _, size := range []int{512, 4096, 16384, 65536} {
+		pages := testPages(size)
+		big := make([]byte, size)
+		rng := rand.New(rand.NewPCG(1, uint64(size)))
+		for i := range big {
+			big[i] = byte(rng.Uint32())
+		}
+		if size >= 65536 {
+			// A block 40 KiB back: an M4 match.
+			copy(big[size-1000:], big[size-41000:size-40000])
+			pages["far"] = big
+		}
+		// Literal runs of every length class between matches.
+		runs := make([]byte, 0, size)
+		for k := 1; len(runs) < size; k++ {
+			for j := 0; j < k%300 && len(runs) < size; j++ {
+				runs = append(runs, byte(rng.Uint32()))
+			}
+			for j := 0; j < 9 && len(runs) < size; j++ {
+				runs = append(runs, "ABCDEFGHI"[j])
+			}
+		}
+		pages["runs"] = runs
+		for name, page := range pages {
+			t.Run(fmt.Sprintf("%d/%s", size, name), func(t *testing.T) {
+				var c lzoCompressor
+				out := c.compress(nil, page)
+				got := make([]byte, size)
+				n, err := lzoDecompress(got, out)
+				if err != nil || n != size {
+					t.Fatalf("lzoDecompress = %d, %v; want %d", n, err, size)
+				}
+				if !bytes.Equal(got, page) {
+					t.Fatalf("round trip differs")
+				}
+				t.Logf("%d -> %d bytes", size, len(out))
+			})
+		}
+	}
+}
+
+// TestLZODecompressKnown decodes hand-made streams that use the
+// instructions our encoder never emits (M1, long first literal runs).
+func TestLZODecompressKnown(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		// 4 literals (first byte 17+4), then M2 len 3 dist 4 with S=0, end.
+		{"literals and M2", []byte{21, 'a', 'b', 'c', 'd', 0x40 | 3<<2, 0, 0x11, 0, 0}, "abcdabc"},
+		// 2 literals, then M3 of length 4 at distance 2 with S=1, a literal,
+		// then M1 (after 1 literal: 2 bytes at (H<<2)+D+1 = 1), end.
+		{"M3 and M1", []byte{19, 'x', 'y', 0x22, 1<<2 | 1, 0, 'z', 0x00, 0, 0x11, 0, 0}, "xyxyxyzzz"},
+		// After a literal run of 4 (state 4), an M1 copies 3 bytes from
+		// distance 2049+: needs 2049 bytes of history first.
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make([]byte, len(tt.want))
+			n, err := lzoDecompress(got, tt.in)
+			if err != nil || string(got[:n]) != tt.want {
+				t.Errorf("lzoDecompress = %q, %v; want %q", got[:n], err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzLZO(f *testing.F) {
+	for _, p := range testPages(512) {
+		f.Add(p)
+	}
+	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		// Decoding arbitrary bytes must not panic.
+		out := make([]byte, 4096)
+		lzoDecompress(out, in) //nolint:errcheck
+		// Encoding must round-trip.
+		var c lzoCompressor
+		enc := c.compress(nil, in)
+		got := make([]byte, len(in))
+		n, err := lzoDecompress(got, enc)
+		if err != nil || n != len(in) || !bytes.Equal(got, in) {
+			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(in), n, err)
+		}
+	})
+}
