@@ -11,7 +11,7 @@ BB_CMDS := ./cmds/capture ./cmds/ukdump \
 	$(addprefix github.com/u-root/u-root/cmds/core/,gosh ls cat cp mount umount dmesg ip ps df sync mkdir rm mv free uname)
 GO_SRC := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
-.PHONY: all deps test unit e2e demo bench fuzz clean
+.PHONY: all deps test unit e2e interop demo bench fuzz clean
 
 all: $(OUT)/ukdump $(OUT)/bb
 
@@ -36,8 +36,9 @@ $(OUT)/stage1-init: $(GO_SRC)
 deps:
 	bash scripts/deps.sh
 
-# make test: unit tests, then the QEMU end-to-end run.
-test: deps unit e2e
+# make test: unit tests, the QEMU end-to-end runs, then the interop tests on
+# the vmcore the e2e saved (crash, makedumpfile, libkdumpfile read our files).
+test: deps unit e2e interop
 
 unit: deps
 	$(GO) vet ./...
@@ -48,6 +49,9 @@ unit: deps
 e2e: deps all $(OUT)/stage1-init
 	FORMAT=elf bash scripts/e2e-qemu.sh
 	FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-kdump bash scripts/e2e-qemu.sh
+
+interop:
+	$(GO) test -count=1 -tags interop ./integration/interop/
 
 demo: deps all $(OUT)/stage1-init
 	DEMO=1 FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/demo bash scripts/e2e-qemu.sh

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
@@ -330,4 +331,40 @@ func runStdin(in io.Reader, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return nil
+}
+
+// collectFile writes the kdump file with the collector (collect.Collect, as
+// the capture and `ukdump collect` do), at dump level 1.
+func (e *elfCore) collectFile(t *testing.T, path string, codec kdumpfile.Codec) dumpStats {
+	t.Helper()
+	src, err := vmcore.OpenFile(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	core, err := vmcore.Open(src, src.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := collect.Collect(context.Background(), src, core, f, collect.Options{Format: collect.FormatKdump, Codec: string(codec), DumpLevel: 1})
+	if err != nil {
+		t.Fatalf("collect %s: %v", path, err)
+	}
+	st := dumpStats{pages: int(res.Pages.Dumped), zero: int(res.Pages.Zero), size: res.Bytes, elapsed: res.Duration}
+	t.Logf("ours (collect) %s -d 1: %v", codec, st)
+	return st
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
