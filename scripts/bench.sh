@@ -15,10 +15,10 @@ if [ "${SKIP_RUNS:-}" != 1 ]; then
     bash scripts/e2e-qemu.sh | tee out/bench-runs.txt | grep -E '^e2e: (run [0-9]+: |[0-9]+ passed)' || true
 fi
 
-# A 2 GiB guest with 1.5 GiB of mixed content, captured as a full ELF core.
+# A 2 GiB guest with 1.4 GiB of mixed content, captured as a full ELF core.
 core=out/bench-2g/dump/vmcore
 if [ ! -s "$core" ]; then
-  FORMAT=elf MEM=2G FILL=1536 CRASHKERNEL=128M OUTDIR=out/bench-2g bash scripts/e2e-qemu.sh | tail -n 2
+  FORMAT=elf MEM=2G FILL=1400 CRASHKERNEL=128M OUTDIR=out/bench-2g bash scripts/e2e-qemu.sh | tail -n 2
 fi
 [ -s "$core" ] || { say "no 2 GiB vmcore"; exit 1; }
 say "vmcore: $core, $(stat -c %s "$core") bytes; $(nproc) CPUs"

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -106,6 +107,9 @@ func cmdlineValue(cl, key string) string {
 func fill(mib int) [][]byte {
 	words := strings.Fields("the kernel panicked while the scheduler was holding a spinlock on cpu zero and the " +
 		"watchdog fired; dump the page cache inode dentry slab buffer head ext4 journal commit block device request")
+	// The fill is nearly all live data: collect garbage early, or the heap
+	// target (2× live) outgrows the guest.
+	debug.SetGCPercent(5)
 	rng := rand.New(rand.NewPCG(1, 2))
 	blocks := make([][]byte, mib)
 	for i := range blocks {
@@ -116,8 +120,11 @@ func fill(mib int) [][]byte {
 				binary.LittleEndian.PutUint64(b[j:], rng.Uint64())
 			}
 		case 1:
+			line := make([]byte, 0, 64)
 			for j := 0; j < len(b); {
-				j += copy(b[j:], fmt.Sprintf("%s %d ", words[rng.IntN(len(words))], rng.IntN(1000)))
+				line = append(append(line[:0], words[rng.IntN(len(words))]...), ' ')
+				line = append(strconv.AppendInt(line, int64(rng.IntN(1000)), 10), ' ')
+				j += copy(b[j:], line)
 			}
 		case 2:
 			for j := 0; j < len(b); j += 4096 {
