@@ -522,7 +522,9 @@ func (c *Config) ApplyCmdline(cmdline string) ([]string, error) {
 		case "debug":
 			c.Debug = v != "0" && v != "false"
 		default:
-			return applied, fmt.Errorf("cmdline: unknown override %q (want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug)", k)
+			// Not fatal: a typo on the command line must not cost the dump.
+			applied = append(applied, fmt.Sprintf("%s (ignored: unknown override; want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug)", w))
+			continue
 		}
 		applied = append(applied, w)
 	}
