@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/netup"
 )
 
 // moduleInitCompressedFile is MODULE_INIT_COMPRESSED_FILE: the kernel
@@ -55,6 +56,8 @@ func Main(version string, args []string) int {
 		Mount:      unix.Mount,
 		Unmount:    unix.Unmount,
 		LoadModule: LoadModule,
+		NetworkUp:  netup.Up,
+		RouteTo:    netup.RouteTo,
 		Version:    version,
 	}
 	if kmsg != nil {

@@ -4,8 +4,12 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +28,8 @@ func (c Context) build(args []string) error {
 	compress := fs.String("compress", "gzip", "image compression: gzip, zstd, xz or none")
 	var modules listFlag
 	fs.Var(&modules, "module", "extra kernel module to include with its dependencies (repeatable)")
+	hostonly := fs.Bool("hostonly", false, "also include the driver modules of this machine's network interfaces (for network targets)")
+	sysRoot := fs.String("sysfs", "/sys", "sysfs to read this machine's network interfaces from (with --hostonly)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -70,6 +76,28 @@ func (c Context) build(args []string) error {
 			return fmt.Errorf("build: %w", err)
 		}
 	}
+	optional := initramfs.DefaultModules(needDisk, needNet)
+	if *hostonly {
+		nics, err := nicModules(*sysRoot)
+		if err != nil {
+			return fmt.Errorf("build: --hostonly: %w", err)
+		}
+		switch {
+		case !needNet:
+			fmt.Fprintf(c.Stderr, "ukdump build: warning: --hostonly: no network target, so no network driver added\n")
+		case len(nics) == 0:
+			fmt.Fprintf(c.Stderr, "ukdump build: warning: --hostonly: no network interface with a driver module in %s\n", filepath.Join(*sysRoot, "class/net"))
+		default:
+			var desc []string
+			for _, n := range nics {
+				desc = append(desc, n.iface+" "+n.module)
+				if !slices.Contains(optional, n.module) {
+					optional = append(optional, n.module)
+				}
+			}
+			fmt.Fprintf(c.Stdout, "ukdump build: --hostonly: network drivers: %s\n", strings.Join(desc, ", "))
+		}
+	}
 	var img bytes.Buffer
 	res, err := initramfs.Build(&img, initramfs.Opts{
 		Files:           files,
@@ -78,7 +106,7 @@ func (c Context) build(args []string) error {
 		KernelVersion:   *kver,
 		ModulesDir:      *modDir,
 		Modules:         extra,
-		OptionalModules: initramfs.DefaultModules(needDisk, needNet),
+		OptionalModules: optional,
 		Compression:     initramfs.Compression(*compress),
 		MTime:           mtime,
 	})
@@ -102,4 +130,38 @@ func (c Context) build(args []string) error {
 		*out, collect.HumanBytes(res.Size), *compress, res.Size, collect.HumanBytes(res.UncompressedSize),
 		collect.HumanBytes(bb.Size()), *kver, len(res.Modules), strings.Join(res.Modules, " "))
 	return nil
+}
+
+// nic is a network interface and the module of its driver.
+type nic struct{ iface, module string }
+
+// nicModules lists the driver modules of the network interfaces in
+// sysRoot/class/net, by interface name: the base name of each
+// device/driver/module link. Interfaces without a device (lo, bridges,
+// tunnels and other virtual ones) and drivers built into the kernel (no
+// module link) are skipped.
+func nicModules(sysRoot string) ([]nic, error) {
+	dir := filepath.Join(sysRoot, "class", "net")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list network interfaces: %w", err)
+	}
+	var nics []nic
+	for _, e := range ents {
+		if e.Name() == "lo" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "device")); err != nil {
+			continue // virtual
+		}
+		link, err := os.Readlink(filepath.Join(dir, e.Name(), "device", "driver", "module"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // built in, or no driver bound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("driver module of %s: %w", e.Name(), err)
+		}
+		nics = append(nics, nic{iface: e.Name(), module: strings.ReplaceAll(filepath.Base(link), "-", "_")})
+	}
+	return nics, nil
 }
