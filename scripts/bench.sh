@@ -27,6 +27,7 @@ measure() { # name outfile cmd...: prints "name wall_s rss_kib size"
   local name=$1 out=$2; shift 2
   rm -f "$out"
   sync
+  cat "$core" > /dev/null # the same warm page cache for every tool
   /usr/bin/time -v "$@" > /dev/null 2> "out/bench-$name.time" || { say "$name failed: $(tail -n 5 "out/bench-$name.time")"; return 1; }
   local wall rss
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "out/bench-$name.time")

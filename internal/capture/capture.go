@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,9 @@ type Env struct {
 	Version string
 	// ProgressEvery is how often progress is printed (default 5s).
 	ProgressEvery time.Duration
+	// LimitMemory, if set, is given a soft memory limit for the Go runtime
+	// (debug.SetMemoryLimit in the capture kernel).
+	LimitMemory func(bytes int64)
 	// Grace is how long after the deadline a hung capture is abandoned (default 30s).
 	Grace time.Duration
 }
@@ -115,7 +119,13 @@ func Run(env Env) Outcome {
 	c.log.Printf("ukdump %s capture starting", env.Version)
 
 	c.setupFS()
-	c.log.Printf("memory: %s", c.memAvailable())
+	avail, desc := c.memAvailable()
+	c.log.Printf("memory: %s", desc)
+	if env.LimitMemory != nil && avail > 0 {
+		// A soft limit for the Go runtime well inside what the capture
+		// kernel has: the GC works harder instead of the kernel OOMing.
+		env.LimitMemory(avail * 2 / 3)
+	}
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return c.finish(Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: err})
@@ -205,10 +215,10 @@ func (c *capture) setupFS() {
 
 // memAvailable reports MemAvailable and MemTotal from /proc/meminfo: the
 // capture kernel's headroom, the first thing to look at after an OOM.
-func (c *capture) memAvailable() string {
+func (c *capture) memAvailable() (int64, string) {
 	data, err := os.ReadFile(c.path("proc/meminfo"))
 	if err != nil {
-		return err.Error()
+		return 0, err.Error()
 	}
 	v := map[string]string{}
 	for _, line := range strings.Split(string(data), "\n") {
@@ -216,7 +226,8 @@ func (c *capture) memAvailable() string {
 			v[k] = strings.TrimSpace(val)
 		}
 	}
-	return fmt.Sprintf("%s available of %s", v["MemAvailable"], v["MemTotal"])
+	kb, _ := strconv.ParseInt(strings.TrimSuffix(v["MemAvailable"], " kB"), 10, 64)
+	return kb << 10, fmt.Sprintf("%s available of %s", v["MemAvailable"], v["MemTotal"])
 }
 
 // loadConfig reads the baked-in config and the ukdump.* overrides. On error

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -56,9 +57,12 @@ func Main(version string, args []string) int {
 		Mount:      unix.Mount,
 		Unmount:    unix.Unmount,
 		LoadModule: LoadModule,
-		NetworkUp:  netup.Up,
-		RouteTo:    netup.RouteTo,
-		Version:    version,
+		LimitMemory: func(n int64) {
+			debug.SetMemoryLimit(n)
+		},
+		NetworkUp: netup.Up,
+		RouteTo:   netup.RouteTo,
+		Version:   version,
 	}
 	if kmsg != nil {
 		env.Kmsg = kmsg

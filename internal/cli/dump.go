@@ -24,6 +24,7 @@ func (c Context) collectCmd(args []string) error {
 	codec := fs.String("compress", "zstd", "page compression of the kdump and flat formats")
 	force := fs.Bool("f", false, "overwrite OUT if it exists")
 	quiet := fs.Bool("q", false, "no progress")
+	hash := fs.Bool("sha256", false, "print the sha256 of the output (a kdump file is read back for it)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -67,7 +68,7 @@ func (c Context) collectCmd(args []string) error {
 	}
 	var last time.Time
 	res, err := collect.Collect(context.Background(), src, core, w, collect.Options{
-		Format: *format, Codec: *codec, DumpLevel: *level,
+		Format: *format, Codec: *codec, DumpLevel: *level, NoHash: !*hash,
 		Progress: func(p collect.Progress) {
 			if !*quiet && (time.Since(last) > 2*time.Second || p.Done == p.Total) {
 				last = time.Now()
@@ -81,8 +82,11 @@ func (c Context) collectCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("collect: %s → %s: %w", in, out, err)
 	}
-	fmt.Fprintf(c.Stderr, "ukdump collect: wrote %s: %s, %s, dump level %d, %s (%d of %d pages dumped, %d zero) in %.1fs, sha256 %s\n",
-		out, res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(res.Bytes), res.Pages.Dumped, res.Pages.Total, res.Pages.Zero, res.Duration.Seconds(), res.SHA256)
+	fmt.Fprintf(c.Stderr, "ukdump collect: wrote %s: %s, %s, dump level %d, %s (%d of %d pages dumped, %d zero) in %.1fs\n",
+		out, res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(res.Bytes), res.Pages.Dumped, res.Pages.Total, res.Pages.Zero, res.Duration.Seconds())
+	if *hash {
+		fmt.Fprintf(c.Stdout, "%s  %s\n", res.SHA256, out)
+	}
 	return nil
 }
 

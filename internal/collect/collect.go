@@ -76,6 +76,9 @@ type Options struct {
 	ChunkSize int
 	// Progress, if set, is called after every chunk.
 	Progress func(Progress)
+	// NoHash skips the sha256 of the output (Result.SHA256 stays empty): a
+	// kdump file is hashed by reading it back after writing.
+	NoHash bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -195,8 +195,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	}
 	if flat != nil {
 		res.Bytes, res.SHA256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
-	} else {
-		res.Bytes = sink.size
+	} else if res.Bytes = sink.size; !o.NoHash {
 		t := o.Now()
 		sum, herr := hashFile(file, sink.size)
 		res.HashTime = o.Now().Sub(t)
