@@ -44,11 +44,15 @@ unit: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-# Two captures of a real kernel crash: a full ELF core, and kdump-compressed
-# (zlib, which Debian's makedumpfile and crash read) without zero pages.
+# Captures of a real kernel crash: a full ELF core to a disk; kdump-compressed
+# (zlib, which Debian's makedumpfile and crash read) without zero pages to a
+# disk, over sftp to the test's own sshd, and to the disk after an sftp
+# target with nothing listening failed.
 e2e: deps all $(OUT)/stage1-init
 	FORMAT=elf bash scripts/e2e-qemu.sh
 	FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-kdump bash scripts/e2e-qemu.sh
+	TARGET=sftp FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-sftp bash scripts/e2e-qemu.sh
+	TARGET=fallback FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-fallback bash scripts/e2e-qemu.sh
 
 interop:
 	$(GO) test -count=1 -tags interop ./integration/interop/

@@ -67,7 +67,9 @@ if [ "$TARGET" != disk ]; then
   ssh-keygen -q -t ed25519 -N '' -f "$sshdir/host_key"
   ssh-keygen -q -t ed25519 -N '' -f "$sshdir/id_ed25519"
   cp "$sshdir/id_ed25519.pub" "$sshdir/authorized_keys"
-  printf '[10.0.2.2]:2222 %s\n' "$(cut -d' ' -f1,2 "$sshdir/host_key.pub")" > "$sshdir/known_hosts"
+  for port in 2222 2223; do # 2223: the fallback run's port where nothing listens
+    printf '[10.0.2.2]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$sshdir/host_key.pub")"
+  done > "$sshdir/known_hosts"
   cat > "$sshdir/sshd_config" <<SSHD
 Port 2222
 ListenAddress 127.0.0.1

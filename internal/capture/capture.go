@@ -123,8 +123,9 @@ func Run(env Env) Outcome {
 	c.log.Printf("memory: %s", desc)
 	if env.LimitMemory != nil && avail > 0 {
 		// A soft limit for the Go runtime well inside what the capture
-		// kernel has: the GC works harder instead of the kernel OOMing.
-		env.LimitMemory(avail * 2 / 3)
+		// kernel has (the rest is for the kernel: network buffers, page
+		// cache): the GC works harder instead of the kernel OOMing.
+		env.LimitMemory(avail / 2)
 	}
 	cfg, err := c.loadConfig()
 	if err != nil {
@@ -591,6 +592,7 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 	level, _ := c.cfg.Collect.Level() // validated with the config
 	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
 		Format:    format,
+		LowMemory: true,
 		Codec:     c.cfg.Collect.Compression,
 		DumpLevel: level,
 		Now:       c.env.Now,

@@ -76,6 +76,9 @@ type Options struct {
 	ChunkSize int
 	// Progress, if set, is called after every chunk.
 	Progress func(Progress)
+	// LowMemory makes the pipeline's buffers small (256 KiB chunks, a 256 KiB
+	// write cache): for the capture kernel, where every MiB counts.
+	LowMemory bool
 	// NoHash skips the sha256 of the output (Result.SHA256 stays empty): a
 	// kdump file is hashed by reading it back after writing.
 	NoHash bool

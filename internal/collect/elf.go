@@ -102,7 +102,7 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 	}
 	total := int64(res.Pages.Total * ps)
 	var seen uint64
-	scan := &pipeline{src: src, ranges: ranges, pageSize: ps, chunkPages: chunkPages,
+	scan := &pipeline{src: src, ranges: ranges, pageSize: ps, chunkPages: o.chunkPages(),
 		workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
 	err := scan.run(ctx, func(pfn uint64, po pageOut) error {
 		if po.zero {
@@ -110,7 +110,7 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 			res.Pages.Zero++
 		}
 		seen++
-		if o.Progress != nil && seen%chunkPages == 0 {
+		if o.Progress != nil && seen%uint64(o.chunkPages()) == 0 {
 			// The scan is the first half of the work.
 			o.Progress(Progress{Done: int64(seen*ps) / 2, Total: total, Elapsed: o.Now().Sub(start)})
 		}
@@ -195,10 +195,10 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 			}
 			continue
 		}
-		copyPl := &pipeline{src: src, ranges: []pageRange{d}, pageSize: ps, chunkPages: chunkPages, workers: 1, inflight: 2}
+		copyPl := &pipeline{src: src, ranges: []pageRange{d}, pageSize: ps, chunkPages: o.chunkPages(), workers: 1, inflight: 2}
 		err := copyPl.run(ctx, func(pfn uint64, po pageOut) error {
 			written++
-			if o.Progress != nil && written%chunkPages == 0 {
+			if o.Progress != nil && written%uint64(o.chunkPages()) == 0 {
 				o.Progress(Progress{Done: total/2 + int64(written*ps)/2, Total: total, Elapsed: o.Now().Sub(start)})
 			}
 			_, err := hw.Write(po.data)

@@ -26,8 +26,14 @@ type PageCounts struct {
 	Excluded uint64 `json:"excluded"`
 }
 
-// chunkPages is the pipeline's unit of work: 1 MiB of 4 KiB pages.
-const chunkPages = 256
+// chunkPages is the pipeline's unit of work: 1 MiB of 4 KiB pages (256 KiB
+// with LowMemory).
+func (o Options) chunkPages() int {
+	if o.LowMemory {
+		return 64
+	}
+	return 256
+}
 
 // hashWriter hashes and counts what passes through it.
 type hashWriter struct {
@@ -113,6 +119,9 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 		Codec:     kdumpfile.Codec(o.Codec),
 		NrCPUs:    core.CPUs(),
 	}
+	if o.LowMemory {
+		p.BufferSize = 256 << 10
+	}
 	if core.Info != nil {
 		p.VMCoreInfo = []byte(core.Info.Raw)
 		if t, ok := core.Info.CrashTime(); ok {
@@ -152,7 +161,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	pl := &pipeline{
-		src: src, ranges: ranges, pageSize: ps, chunkPages: chunkPages,
+		src: src, ranges: ranges, pageSize: ps, chunkPages: o.chunkPages(),
 		workers: o.Workers, inflight: 2 * o.Workers,
 		detectZero: o.DumpLevel&ExcludeZero != 0,
 		newProcess: func() (processFunc, error) {
@@ -174,7 +183,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 		if err := kw.WritePage(pfn, po.data, po.flags, po.zero); err != nil {
 			return err
 		}
-		if o.Progress != nil && done%chunkPages == 0 {
+		if o.Progress != nil && done%uint64(o.chunkPages()) == 0 {
 			o.Progress(Progress{Done: int64(done * ps), Total: total, Elapsed: o.Now().Sub(start)})
 		}
 		return nil
