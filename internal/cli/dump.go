@@ -25,15 +25,8 @@ func (c Context) collectCmd(args []string) error {
 	force := fs.Bool("f", false, "overwrite OUT if it exists")
 	quiet := fs.Bool("q", false, "no progress")
 	hash := fs.Bool("sha256", false, "print the sha256 of the output (a kdump file is read back for it)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	if fs.NArg() != 2 {
-		fs.Usage()
-		return fmt.Errorf("%w: collect needs IN and OUT", ErrUsage)
+	if err := parseN(fs, args, 2, "collect needs IN and OUT"); err != nil {
+		return err
 	}
 	in, out := fs.Arg(0), fs.Arg(1)
 	if *format == collect.FormatELF && c.flagSet(fs, "compress") && *codec != "none" {
@@ -165,15 +158,8 @@ func DescribeDump(path string) (Info, error) {
 func (c Context) info(args []string) error {
 	fs := c.flags("info", "[--json] DUMP")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fmt.Errorf("%w: info needs one DUMP", ErrUsage)
+	if err := parseN(fs, args, 1, "info needs one DUMP"); err != nil {
+		return err
 	}
 	in, err := DescribeDump(fs.Arg(0))
 	if err != nil {
@@ -199,15 +185,8 @@ func (c Context) info(args []string) error {
 
 func (c Context) reassemble(args []string) error {
 	fs := c.flags("reassemble", "IN OUT")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", ErrUsage, err)
-	}
-	if fs.NArg() != 2 {
-		fs.Usage()
-		return fmt.Errorf("%w: reassemble needs IN (a flattened dump, or - for standard input) and OUT", ErrUsage)
+	if err := parseN(fs, args, 2, "reassemble needs IN (a flattened dump, or - for standard input) and OUT"); err != nil {
+		return err
 	}
 	var r io.Reader
 	if fs.Arg(0) == "-" {
@@ -233,5 +212,20 @@ func (c Context) reassemble(args []string) error {
 		return fmt.Errorf("reassemble: %w", err)
 	}
 	fmt.Fprintf(c.Stderr, "ukdump reassemble: wrote %s\n", fs.Arg(1))
+	return nil
+}
+
+// parseN parses flags followed by exactly n arguments; missing says what they are.
+func parseN(fs *flag.FlagSet, args []string, n int, missing string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	if fs.NArg() != n {
+		fs.Usage()
+		return fmt.Errorf("%w: %s", ErrUsage, missing)
+	}
 	return nil
 }
