@@ -234,3 +234,58 @@ func TestNICModules(t *testing.T) {
 		t.Errorf("nicModules() (-want, +got):\n%s", diff)
 	}
 }
+
+func TestBuildSSHFiles(t *testing.T) {
+	cfg := netTargetConfig(t)
+	e := newBuildEnv(t, cfg)
+	addNetModules(t, e.modules)
+	out := filepath.Join(e.outDir, "ukdump.img")
+	if _, stderr, err := run(t, Context{Args: e.args(out)}); err != nil {
+		t.Fatalf("build = %v\n%s", err, stderr)
+	}
+	recs := readImage(t, out)
+	var idPath, khPath string
+	fmt.Sscanf(cfg[strings.Index(cfg, "identity = "):], "identity = %q\nknown_hosts = %q", &idPath, &khPath)
+	for dst, src := range map[string]string{"etc/ukdump/target0/id": idPath, "etc/ukdump/target0/known_hosts": khPath} {
+		r, ok := recs[dst]
+		if !ok {
+			t.Fatalf("image has no %s", dst)
+		}
+		want, _ := os.ReadFile(src)
+		if content(t, r) != string(want) || r.Mode&0o777 != 0o600 {
+			t.Errorf("%s: mode %o, content equal %v; want 0600 and %s's bytes", dst, r.Mode&0o777, content(t, r) == string(want), src)
+		}
+	}
+	toml := content(t, recs["etc/ukdump/ukdump.toml"])
+	if !strings.Contains(toml, `identity = "/etc/ukdump/target0/id"`) || !strings.Contains(toml, `known_hosts = "/etc/ukdump/target0/known_hosts"`) {
+		t.Errorf("the image's config does not point at the baked keys:\n%s", toml)
+	}
+
+	for _, tt := range []struct {
+		name, config, wantErr, wantWarn string
+	}{
+		{"host not in known_hosts", strings.Replace(cfg, "dumphost.example/", "otherhost.example/", 1), "has no entry for otherhost.example:22", ""},
+		{"no known_hosts", cfg[:strings.Index(cfg, "known_hosts =")], "target[0].known_hosts", ""},
+		{"no known_hosts but insecure", cfg[:strings.Index(cfg, "known_hosts =")] + "insecure_ignore_host_key = true\n", "", "insecure_ignore_host_key"},
+		{"identity is not a key", strings.Replace(cfg, idPath, khPath, 1), "target[0].identity", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newBuildEnv(t, tt.config)
+			addNetModules(t, e.modules)
+			out := filepath.Join(e.outDir, "ukdump.img")
+			_, stderr, err := run(t, Context{Args: e.args(out)})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("build = %v, want an error containing %q", err, tt.wantErr)
+				}
+				if _, serr := os.Stat(out); serr == nil {
+					t.Errorf("an image was written despite the error")
+				}
+				return
+			}
+			if err != nil || !strings.Contains(stderr, tt.wantWarn) {
+				t.Errorf("build = %v, stderr %q; want success and a warning containing %q", err, stderr, tt.wantWarn)
+			}
+		})
+	}
+}
