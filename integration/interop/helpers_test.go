@@ -337,6 +337,12 @@ func runStdin(in io.Reader, name string, args ...string) error {
 // the capture and `ukdump collect` do), at dump level 1.
 func (e *elfCore) collectFile(t *testing.T, path string, codec kdumpfile.Codec) dumpStats {
 	t.Helper()
+	return e.collectFileOpts(t, path, collect.Options{Format: collect.FormatKdump, Codec: string(codec), DumpLevel: 1})
+}
+
+// collectFileOpts writes a dump of the ELF with collect.Collect.
+func (e *elfCore) collectFileOpts(t *testing.T, path string, o collect.Options) dumpStats {
+	t.Helper()
 	src, err := vmcore.OpenFile(e.path)
 	if err != nil {
 		t.Fatal(err)
@@ -351,12 +357,12 @@ func (e *elfCore) collectFile(t *testing.T, path string, codec kdumpfile.Codec) 
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res, err := collect.Collect(context.Background(), src, core, f, collect.Options{Format: collect.FormatKdump, Codec: string(codec), DumpLevel: 1})
+	res, err := collect.Collect(context.Background(), src, core, f, o)
 	if err != nil {
 		t.Fatalf("collect %s: %v", path, err)
 	}
 	st := dumpStats{pages: int(res.Pages.Dumped), zero: int(res.Pages.Zero), size: res.Bytes, elapsed: res.Duration}
-	t.Logf("ours (collect) %s -d 1: %v", codec, st)
+	t.Logf("ours (collect) %s %s -d %d: %v", o.Format, o.Codec, o.DumpLevel, st)
 	return st
 }
 

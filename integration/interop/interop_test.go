@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 )
 
@@ -110,6 +111,22 @@ func TestInterop(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("makedumpfile --dump-dmesg ours-%s: %d bytes, differs from the ELF's (%d bytes)", c, len(got), len(want))
 			}
+		}
+	})
+
+	t.Run("ELF without zero pages", func(t *testing.T) {
+		// Our ELF writer at dump level 1: excluded runs become p_memsz tails.
+		out := path("ours-elf-d1")
+		e.collectFileOpts(t, out, collect.Options{Format: collect.FormatELF, DumpLevel: 1})
+		if got := osrelease(t, out); got != elfRelease {
+			t.Errorf("crash --osrelease ours-elf-d1 = %q, want %q", got, elfRelease)
+		}
+		run(t, "makedumpfile", "--dump-dmesg", out, path("dmesg-ours-elf-d1.txt"))
+		if got, want := readFile(t, path("dmesg-ours-elf-d1.txt")), readFile(t, path("dmesg-elf.txt")); !bytes.Equal(got, want) {
+			t.Errorf("makedumpfile --dump-dmesg ours-elf-d1: %d bytes, differs from the ELF's (%d bytes)", len(got), len(want))
+		}
+		if fi, _ := os.Stat(out); fi.Size() >= e.core.Size/2 {
+			t.Errorf("ELF without zero pages is %d bytes, the full core %d: nothing excluded?", fi.Size(), e.core.Size)
 		}
 	})
 
