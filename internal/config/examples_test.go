@@ -1,0 +1,24 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The example configs in config/examples must stay valid.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("../../config/examples/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs found (%v)", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(data); err != nil {
+			t.Errorf("Parse(%s) = %v", f, err)
+		}
+	}
+}
