@@ -9,11 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// WindowSize is the size of the mmap windows used to read /proc/vmcore.
-// Under QEMU TCG, mmap reads ran at 4.1 GB/s against 114 MB/s for read()
-// (every read() page goes through ioremap): DESIGN.md.
-const WindowSize = 4 << 20
-
 // File reads a core file through mmap windows, falling back to pread when the
 // file cannot be mapped.
 type File struct {

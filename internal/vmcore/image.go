@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// WindowSize is the size of the mmap windows used to read /proc/vmcore.
+// Under QEMU TCG, mmap reads ran at 4.1 GB/s against 114 MB/s for read()
+// (every read() page goes through ioremap): DESIGN.md.
+const WindowSize = 4 << 20
+
 // DefaultPageSize is the page size used to lay out synthesized cores.
 const DefaultPageSize = 4096
 
