@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"time"
 
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
@@ -227,5 +226,3 @@ func hashFile(r io.ReaderAt, size int64) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-var _ = time.Second
