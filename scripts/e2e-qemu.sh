@@ -102,7 +102,7 @@ final = "reboot"
 failure = "reboot"
 deadline = "10m"
 TOML
-SOURCE_DATE_EPOCH=0 out/ukdump build -c "$OUTDIR/ukdump.toml" -o "$OUTDIR/capture.img" --busybox out/bb --kver "$kver" | tee "$OUTDIR/build.txt"
+SOURCE_DATE_EPOCH=0 out/ukdump build -c "$OUTDIR/ukdump.toml" -o "$OUTDIR/capture.img" --kver "$kver" | tee "$OUTDIR/build.txt"
 
 # Stage 1's initramfs: its init, ukdump, the kernel and the capture image.
 s1="$OUTDIR/stage1"

@@ -479,12 +479,7 @@ func (c *capture) networkUp(ctx context.Context, tc config.Target, m *Manifest) 
 
 func (c *capture) newTarget(i int, tc config.Target) target.Target {
 	if tc.IsNetwork() {
-		// The key files are in the image: under the root, like every path here.
-		s := &target.SSH{URL: tc.URL, Identity: c.path(tc.Identity), InsecureIgnoreHostKey: tc.InsecureIgnoreHostKey, Logf: c.log.Printf}
-		if tc.KnownHosts != "" {
-			s.KnownHosts = c.path(tc.KnownHosts)
-		}
-		return s
+		return c.newNetTarget(tc)
 	}
 	return &target.Disk{
 		Spec: tc.Device, Path: tc.Path, FSType: tc.FSType, Options: tc.MountOptions,

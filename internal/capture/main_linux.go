@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ukdump/ukdump/internal/config"
-	"github.com/ukdump/ukdump/internal/netup"
 )
 
 // moduleInitCompressedFile is MODULE_INIT_COMPRESSED_FILE: the kernel
@@ -60,10 +59,9 @@ func Main(version string, args []string) int {
 		LimitMemory: func(n int64) {
 			debug.SetMemoryLimit(n)
 		},
-		NetworkUp: netup.Up,
-		RouteTo:   netup.RouteTo,
-		Version:   version,
+		Version: version,
 	}
+	productionNetwork(&env)
 	if kmsg != nil {
 		env.Kmsg = kmsg
 	}

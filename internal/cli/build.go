@@ -45,9 +45,6 @@ func (c Context) build(args []string) error {
 	if err != nil {
 		return fmt.Errorf("build: %s: %w", *cfgPath, err)
 	}
-	if *busybox == "" {
-		*busybox = defaultBusybox()
-	}
 	if *kver == "" {
 		*kver = Release()
 	}
@@ -65,6 +62,9 @@ func (c Context) build(args []string) error {
 		if t.FSType != "" {
 			extra = append(extra, t.FSType)
 		}
+	}
+	if *busybox == "" {
+		*busybox = defaultBusybox(needNet)
 	}
 	files, err := sshFiles(cfg, func(f string, a ...any) { fmt.Fprintf(c.Stderr, "ukdump build: "+f+"\n", a...) })
 	if err != nil {
@@ -126,9 +126,9 @@ func (c Context) build(args []string) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	bb, _ := os.Stat(*busybox)
-	fmt.Fprintf(c.Stdout, "ukdump build: wrote %s: %s %s (%d bytes), %s unpacked; busybox %s; kernel %s modules (%d): %s\n",
+	fmt.Fprintf(c.Stdout, "ukdump build: wrote %s: %s %s (%d bytes), %s unpacked; busybox %s (%s); kernel %s modules (%d): %s\n",
 		*out, collect.HumanBytes(res.Size), *compress, res.Size, collect.HumanBytes(res.UncompressedSize),
-		collect.HumanBytes(bb.Size()), *kver, len(res.Modules), strings.Join(res.Modules, " "))
+		*busybox, collect.HumanBytes(bb.Size()), *kver, len(res.Modules), strings.Join(res.Modules, " "))
 	return nil
 }
 

@@ -1,3 +1,5 @@
+//go:build !ukdump_nonet
+
 package target
 
 import (

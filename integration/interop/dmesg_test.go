@@ -1,0 +1,82 @@
+//go:build interop
+
+package interop
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ukdump/ukdump/internal/cli"
+	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/dmesg"
+)
+
+// TestDmesg compares ukdump dmesg with makedumpfile --dump-dmesg, byte for
+// byte, on the e2e ELF core and on kdump-compressed files collect writes
+// from it.
+func TestDmesg(t *testing.T) {
+	if _, err := exec.LookPath("makedumpfile"); err != nil {
+		t.Fatalf("makedumpfile not found (%v): run scripts/deps.sh", err)
+	}
+	e := openELF(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		opts *collect.Options // nil: the ELF core itself
+	}{
+		{name: "elf"},
+		{name: "kdump-zlib-d1", opts: &collect.Options{Format: collect.FormatKdump, Codec: "zlib", DumpLevel: 1}},
+		{name: "kdump-lzo-d0", opts: &collect.Options{Format: collect.FormatKdump, Codec: "lzo", DumpLevel: 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := e.path
+			if tc.opts != nil {
+				path = filepath.Join(dir, tc.name+".dump")
+				e.collectFileOpts(t, path, *tc.opts)
+			}
+			k, closeDump, err := cli.OpenKernel(path)
+			if err != nil {
+				t.Fatalf("cli.OpenKernel(%s) = %v", path, err)
+			}
+			defer closeDump()
+			got, err := dmesg.Read(k)
+			if err != nil {
+				t.Fatalf("dmesg.Read(%s) = %v", path, err)
+			}
+			out := filepath.Join(dir, tc.name+".makedumpfile.txt")
+			run(t, "makedumpfile", "--dump-dmesg", path, out)
+			want := readFile(t, out)
+			if !bytes.Equal(got, want) {
+				t.Errorf("dmesg.Read(%s) differs from makedumpfile --dump-dmesg (-want +got):\n%s", path, cmp.Diff(string(want), string(got)))
+			}
+			if !bytes.Contains(got, []byte("sysrq triggered crash")) {
+				t.Errorf("dmesg.Read(%s): no %q in the log", path, "sysrq triggered crash")
+			}
+
+			var stdout, stderr bytes.Buffer
+			c := cli.Context{Args: []string{"dmesg", path}, Stdout: &stdout, Stderr: &stderr}
+			if err := c.Execute(); err != nil {
+				t.Fatalf("ukdump dmesg %s = %v (stderr %s)", path, err, stderr.String())
+			}
+			if !bytes.Equal(stdout.Bytes(), want) {
+				t.Errorf("ukdump dmesg %s: output differs from makedumpfile --dump-dmesg", path)
+			}
+		})
+	}
+}
+
+// TestDmesgFlattened checks that ukdump dmesg on a flattened dump says to
+// reassemble it.
+func TestDmesgFlattened(t *testing.T) {
+	e := openELF(t)
+	path := filepath.Join(t.TempDir(), "flat.dump")
+	e.collectFileOpts(t, path, collect.Options{Format: collect.FormatFlat, Codec: "zlib", DumpLevel: 1})
+	var stdout, stderr bytes.Buffer
+	err := cli.Context{Args: []string{"dmesg", path}, Stdout: &stdout, Stderr: &stderr}.Execute()
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("ukdump reassemble")) {
+		t.Errorf("ukdump dmesg (flattened) = %v; want an error saying to run ukdump reassemble", err)
+	}
+}

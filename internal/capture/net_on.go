@@ -1,0 +1,27 @@
+//go:build !ukdump_nonet
+
+package capture
+
+import (
+	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/netup"
+	"github.com/ukdump/ukdump/internal/target"
+)
+
+// Network is true when this build can save over the network.
+const Network = true
+
+func (c *capture) newNetTarget(tc config.Target) target.Target {
+	// The key files are in the image: under the root, like every path here.
+	s := &target.SSH{URL: tc.URL, Identity: c.path(tc.Identity), InsecureIgnoreHostKey: tc.InsecureIgnoreHostKey, Logf: c.log.Printf}
+	if tc.KnownHosts != "" {
+		s.KnownHosts = c.path(tc.KnownHosts)
+	}
+	return s
+}
+
+// productionNetwork is the capture kernel's network bring-up.
+func productionNetwork(env *Env) {
+	env.NetworkUp = netup.Up
+	env.RouteTo = netup.RouteTo
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ukdump/ukdump/internal/dmesg"
+	"github.com/ukdump/ukdump/internal/dumpmem"
+	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/vmcore"
+)
+
+// OpenKernel opens the dump at path (an ELF core or a kdump-compressed
+// file) for reading the crashed kernel's memory. The caller calls close
+// when done. A flattened dump gives an error telling to run
+// "ukdump reassemble" first.
+func OpenKernel(path string) (k *dumpmem.Kernel, close func() error, err error) {
+	f, err := vmcore.OpenFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if string(magic[:]) == "\x7fELF" {
+		c, err := vmcore.Open(f, f.Size())
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		k, err := dumpmem.NewKernel(dumpmem.FromELF(f, c), c.Info, c.Loads)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return k, f.Close, nil
+	}
+	kf, err := kdumpfile.Open(f)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, kdumpfile.ErrFlattened) {
+			return nil, nil, fmt.Errorf("%s: %w (run 'ukdump reassemble %s OUT' and read OUT)", path, err, path)
+		}
+		return nil, nil, fmt.Errorf("%s: neither an ELF core nor a kdump-compressed file: %w", path, err)
+	}
+	closeAll := func() error {
+		kf.Close()
+		return f.Close()
+	}
+	k, err = dumpmem.NewKernel(dumpmem.FromKdump(kf), vmcore.ParseInfo(kf.VMCoreInfo()), nil)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, closeAll, nil
+}
+
+// dmesg prints the kernel log of a dump, as makedumpfile --dump-dmesg.
+func (c Context) dmesg(args []string) error {
+	fs := c.flags("dmesg", "DUMP")
+	if err := parseN(fs, args, 1, "dmesg needs one DUMP (ELF or kdump-compressed; reassemble a flattened one first)"); err != nil {
+		return err
+	}
+	k, closeDump, err := OpenKernel(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("dmesg: %w", err)
+	}
+	defer closeDump()
+	log, err := dmesg.Read(k)
+	if err != nil {
+		return fmt.Errorf("dmesg: %s: %w", fs.Arg(0), err)
+	}
+	_, err = c.Stdout.Write(log)
+	return err
+}
