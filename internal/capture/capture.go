@@ -26,6 +26,8 @@ import (
 	"github.com/ukdump/ukdump/internal/blkid"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/dmesg"
+	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/vmcore"
@@ -345,6 +347,7 @@ type Manifest struct {
 	Size          int64              `json:"size"`
 	SHA256        string             `json:"sha256"`
 	Complete      bool               `json:"complete"`
+	Warnings      []string           `json:"warnings,omitempty"`
 	Error         string             `json:"error,omitempty"`
 	Source        string             `json:"source"`
 	MemoryBytes   int64              `json:"memory_bytes"`
@@ -548,9 +551,20 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 		return "", fmt.Errorf("make dump directory on %s: %w", d, err)
 	}
 	c.log.Printf("saving to %s/%s", d, name)
+	if c.cfg.Collect.Dmesg {
+		// The log first: if the dump cannot be saved, it is still there.
+		if err := c.writeDmesg(d, name, src); err != nil {
+			c.log.Printf("warning: %v", err)
+			m.Warnings = append(m.Warnings, err.Error())
+		}
+	}
 
 	res, cerr := c.copy(ctx, d, name, src, format)
 	m.Format, m.Compression, m.DumpLevel, m.Pages = res.Format, res.Codec, res.DumpLevel, res.Pages
+	m.Warnings = append(m.Warnings, res.Warnings...)
+	for _, w := range res.Warnings {
+		c.log.Printf("warning: %s", w)
+	}
 	m.Size, m.SHA256, m.Complete = res.Bytes, res.SHA256, cerr == nil
 	m.Durations.Copy = round(res.Duration.Seconds())
 	if res.Duration > 0 { // of the crashed kernel's memory, whatever the output size
@@ -617,6 +631,34 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 		return res, fmt.Errorf("fsync directory %s: %w", name, err)
 	}
 	return res, nil
+}
+
+// writeDmesg writes the crashed kernel's log, read from its memory, to
+// vmcore-dmesg.txt and makes it durable.
+func (c *capture) writeDmesg(d target.Dir, name string, src *source) error {
+	if src.core.Info == nil {
+		return errors.New("vmcore-dmesg.txt: the core has no VMCOREINFO")
+	}
+	k, err := dumpmem.NewKernel(dumpmem.FromELF(src.r, src.core), src.core.Info, src.core.Loads)
+	if err != nil {
+		return fmt.Errorf("vmcore-dmesg.txt: %w", err)
+	}
+	text, err := dmesg.Read(k)
+	if err != nil {
+		return fmt.Errorf("vmcore-dmesg.txt: %w", err)
+	}
+	p := name + "/vmcore-dmesg.txt"
+	f, err := d.Create(p)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", p, err)
+	}
+	_, werr := f.Write(text)
+	serr := f.Sync()
+	if err := errors.Join(werr, serr, f.Close(), d.SyncDir(name)); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	c.log.Printf("wrote %s (%d bytes of the crashed kernel's log)", p, len(text))
+	return nil
 }
 
 func (c *capture) writeSideFiles(d target.Dir, name string, m Manifest) error {

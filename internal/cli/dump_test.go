@@ -86,7 +86,7 @@ func TestCollectErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"collect", "-d", "31", core, filepath.Join(dir, "o1")}, "mem_map walk"},
+		{[]string{"collect", "-d", "32", core, filepath.Join(dir, "o1")}, "out of range"},
 		{[]string{"collect", "--format", "elf", "--compress", "zlib", core, filepath.Join(dir, "o2")}, "not possible with --format elf"},
 		{[]string{"collect", "--compress", "lz4", core, filepath.Join(dir, "o3")}, "lz4"},
 		{[]string{"collect", "--format", "kdump", core, "-"}, "only --format flat"},

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/vmcore"
@@ -38,25 +37,13 @@ const (
 	ExcludeFree         = 16
 )
 
-// Supported is the set of dump level bits this version can honour.
-const Supported = ExcludeZero
-
-// CheckDumpLevel says which bits of a dump level cannot be honoured yet.
+// CheckDumpLevel checks that a dump level is one of makedumpfile's (0-31).
+// Bits above 1 need the mem_map walk (internal/memmap), which needs the
+// VMCOREINFO of the crashed kernel: if that is missing at collection time,
+// only zero pages are excluded and Result.Warnings says so.
 func CheckDumpLevel(level int) error {
 	if level < 0 || level > 31 {
-		return fmt.Errorf("collect: dump level %d out of range (0-31)", level)
-	}
-	if bad := level &^ Supported; bad != 0 {
-		var names []string
-		for _, c := range []struct {
-			bit  int
-			name string
-		}{{ExcludeCache, "cache (2)"}, {ExcludeCachePrivate, "cache-private (4)"}, {ExcludeUser, "user (8)"}, {ExcludeFree, "free (16)"}} {
-			if bad&c.bit != 0 {
-				names = append(names, c.name)
-			}
-		}
-		return fmt.Errorf("collect: dump level %d: excluding %s pages needs the mem_map walk, not implemented yet (this version excludes zero pages: dump level 0 or 1)", level, strings.Join(names, ", "))
+		return fmt.Errorf("collect: dump level %d out of range (0-31: zero 1, cache 2, cache-private 4, user 8, free 16)", level)
 	}
 	return nil
 }
@@ -136,6 +123,9 @@ type Result struct {
 	DumpLevel int
 	// Pages counts the source's page frames by fate (kdump and filtered ELF).
 	Pages PageCounts
+	// Warnings are what the collection could not do as asked (e.g. page
+	// classes it could not exclude), for the log and the manifest.
+	Warnings []string
 	// Bytes is how many bytes were written to the sink.
 	Bytes int64
 	// SHA256 is the hex digest of the bytes written.

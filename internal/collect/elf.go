@@ -97,27 +97,40 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 	ps := pageSize(core)
 	ranges, maxPFN := pageRanges(core, ps)
 	excluded := kdumpfile.NewBitmap(maxPFN)
+	present := kdumpfile.NewBitmap(maxPFN)
 	for _, r := range ranges {
-		res.Pages.Total += r.end - r.start
+		present.SetRange(r.start, r.end)
+	}
+	res.Pages.Total = present.Count()
+	// Page classes from the mem_map walk, then zero pages among the rest.
+	dumpable := excludeClasses(src, core, o.DumpLevel, maxPFN, present, &res)
+	if dumpable != present {
+		for pfn, ok := present.NextSet(0); ok; pfn, ok = present.NextSet(pfn + 1) {
+			if !dumpable.Get(pfn) {
+				excluded.Set(pfn)
+			}
+		}
 	}
 	total := int64(res.Pages.Total * ps)
-	var seen uint64
-	scan := &pipeline{src: src, ranges: ranges, pageSize: ps, chunkPages: o.chunkPages(),
-		workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
-	err := scan.run(ctx, func(pfn uint64, po pageOut) error {
-		if po.zero {
-			excluded.Set(pfn)
-			res.Pages.Zero++
+	if o.DumpLevel&ExcludeZero != 0 {
+		var seen uint64
+		scan := &pipeline{src: src, ranges: restrict(ranges, dumpable), pageSize: ps, chunkPages: o.chunkPages(),
+			workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
+		err := scan.run(ctx, func(pfn uint64, po pageOut) error {
+			if po.zero {
+				excluded.Set(pfn)
+				res.Pages.Zero++
+			}
+			seen++
+			if o.Progress != nil && seen%uint64(o.chunkPages()) == 0 {
+				// The scan is the first half of the work.
+				o.Progress(Progress{Done: int64(seen*ps) / 2, Total: total, Elapsed: o.Now().Sub(start)})
+			}
+			return nil
+		})
+		if err != nil {
+			return res, fmt.Errorf("collect: scan for zero pages: %w", err)
 		}
-		seen++
-		if o.Progress != nil && seen%uint64(o.chunkPages()) == 0 {
-			// The scan is the first half of the work.
-			o.Progress(Progress{Done: int64(seen*ps) / 2, Total: total, Elapsed: o.Now().Sub(start)})
-		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("collect: scan for zero pages: %w", err)
 	}
 	var segs []elfSeg
 	for gap := uint64(mergeGap); ; gap *= 4 {

@@ -172,9 +172,25 @@ func TestCollectELFExcludingZero(t *testing.T) {
 }
 
 func TestCheckDumpLevel(t *testing.T) {
-	for level, ok := range map[int]bool{0: true, 1: true, 2: false, 31: false, 32: false, -1: false} {
+	for level, ok := range map[int]bool{0: true, 1: true, 2: true, 31: true, 32: false, -1: false} {
 		if err := collect.CheckDumpLevel(level); (err == nil) != ok {
 			t.Errorf("CheckDumpLevel(%d) = %v, want ok %v", level, err, ok)
 		}
+	}
+}
+
+// A core whose VMCOREINFO lacks what the mem_map walk needs is still dumped
+// at dump level 31: the page classes are kept, zero pages excluded, and a
+// warning says so.
+func TestCollectClassesUnavailable(t *testing.T) {
+	im, c, mem := build(t)
+	path, res := collectTo(t, im, c, collect.Options{Format: "kdump", Codec: "zlib", DumpLevel: 31})
+	if len(res.Warnings) == 0 || res.Pages.Dumped != uint64(len(mem)) {
+		t.Errorf("Result = %+v, want every page dumped and a warning", res)
+	}
+	f, _ := os.Open(path)
+	defer f.Close()
+	if _, err := kdumpfile.Open(f); err != nil {
+		t.Errorf("kdumpfile.Open = %v", err)
 	}
 }

@@ -2,13 +2,16 @@ package collect
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
 
+	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/memmap"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -101,10 +104,11 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 		present.SetRange(r.start, r.end)
 	}
 	// In this format zero pages stay in the 2nd bitmap and share one
-	// descriptor (research/makedumpfile.md 1.4): with only dump level 1,
-	// the dumpable pages are all the RAM pages.
-	dumpable := present
+	// descriptor (research/makedumpfile.md 1.4); the other classes come
+	// from the mem_map walk.
 	res.Pages.Total = present.Count()
+	dumpable := excludeClasses(src, core, o.DumpLevel, maxPFN, present, &res)
+	ranges = restrict(ranges, dumpable)
 
 	notes, err := rawNotes(src, core)
 	if err != nil {
@@ -171,7 +175,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 			return c.Compress, nil
 		},
 	}
-	total := int64(res.Pages.Total * ps)
+	total := int64(dumpable.Count() * ps)
 	var done uint64
 	err = pl.run(ctx, func(pfn uint64, po pageOut) error {
 		if po.zero {
@@ -216,6 +220,57 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	return res, nil
+}
+
+// excludeClasses returns the pages to dump: present minus the page classes
+// of level (bits 2-16) found by the mem_map walk. If the walk is impossible
+// (VMCOREINFO lacks what it needs) every present page is kept and a warning
+// says so: a bigger dump rather than none.
+func excludeClasses(src io.ReaderAt, core *vmcore.Core, level int, maxPFN uint64, present *kdumpfile.Bitmap, res *Result) *kdumpfile.Bitmap {
+	if level&^ExcludeZero == 0 {
+		return present
+	}
+	fail := func(err error) *kdumpfile.Bitmap {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("dump level %d: cannot exclude page classes (%v); keeping those pages", level, err))
+		return present
+	}
+	if core.Info == nil {
+		return fail(errors.New("the core has no VMCOREINFO"))
+	}
+	k, err := dumpmem.NewKernel(dumpmem.FromELF(src, core), core.Info, core.Loads)
+	if err != nil {
+		return fail(err)
+	}
+	dumpable, counts, err := memmap.Exclude(k, level, maxPFN, present)
+	if err != nil {
+		return fail(err)
+	}
+	res.Pages.Excluded = counts.Total()
+	if counts.Unreadable > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d struct pages could not be read; their pages are kept", counts.Unreadable))
+	}
+	return dumpable
+}
+
+// restrict cuts page ranges down to the runs of pages set in keep, so that
+// excluded pages are never read.
+func restrict(ranges []pageRange, keep *kdumpfile.Bitmap) []pageRange {
+	var out []pageRange
+	for _, r := range ranges {
+		for pfn := r.start; pfn < r.end; {
+			s, ok := keep.NextSet(pfn)
+			if !ok || s >= r.end {
+				break
+			}
+			e := s
+			for e < r.end && keep.Get(e) {
+				e++
+			}
+			out = append(out, pageRange{start: s, end: e, load: r.load})
+			pfn = e
+		}
+	}
+	return out
 }
 
 // hashFile reads back what was written and hashes it.

@@ -46,8 +46,8 @@ type Collect struct {
 	// Debian 12's makedumpfile and crash read zlib but not zstd or snappy.
 	Compression string `toml:"compression"`
 	// Exclude lists page classes to leave out: zero, cache, cache-private,
-	// user, free (makedumpfile -d 1, 2, 4, 8, 16). Default ["zero"];
-	// ["none"] saves every page.
+	// user, free (makedumpfile -d 1, 2, 4, 8, 16). Default: all of them
+	// (-d 31); ["none"] saves every page.
 	Exclude []string `toml:"exclude"`
 	// DumpLevel is makedumpfile's -d N; Exclude and DumpLevel are alternatives.
 	DumpLevel int `toml:"dump_level"`
@@ -59,11 +59,15 @@ type Collect struct {
 // "none" (alone) asks for a full dump.
 var ExcludeClasses = map[string]int{"none": 0, "zero": 1, "cache": 2, "cache-private": 4, "user": 8, "free": 16}
 
-// Level is the dump level: from Exclude (default ["zero"]) or DumpLevel.
+// DefaultDumpLevel leaves out every class makedumpfile can (-d 31, what
+// Debian and RHEL use): zero, cache, cache-private, user and free pages.
+const DefaultDumpLevel = 31
+
+// Level is the dump level: from Exclude or DumpLevel, else DefaultDumpLevel.
 func (c Collect) Level() (int, error) {
 	if len(c.Exclude) == 0 {
 		if c.DumpLevel == 0 {
-			return collect.ExcludeZero, nil
+			return DefaultDumpLevel, nil
 		}
 		return c.DumpLevel, nil
 	}
