@@ -41,6 +41,10 @@ measure ukdump-zlib out/bench-ours.zlib out/ukdump collect -q -d 1 --compress zl
 measure makedumpfile-zlib out/bench-theirs.zlib makedumpfile -c -d 1 "$core" out/bench-theirs.zlib >> "$results"
 measure ukdump-zstd out/bench-ours.zstd out/ukdump collect -q -d 1 --compress zstd "$core" out/bench-ours.zstd >> "$results"
 measure makedumpfile-lzo out/bench-theirs.lzo makedumpfile -l -d 1 "$core" out/bench-theirs.lzo >> "$results"
+measure ukdump-zlib-d31 out/bench-ours31.zlib out/ukdump collect -q -d 31 --compress zlib "$core" out/bench-ours31.zlib >> "$results"
+measure makedumpfile-zlib-d31 out/bench-theirs31.zlib makedumpfile -c -d 31 "$core" out/bench-theirs31.zlib >> "$results"
+measure ukdump-zstd-d31 out/bench-ours31.zstd out/ukdump collect -q -d 31 --compress zstd "$core" out/bench-ours31.zstd >> "$results"
+measure makedumpfile-lzo-d31 out/bench-theirs31.lzo makedumpfile -l -d 31 "$core" out/bench-theirs31.lzo >> "$results"
 
 echo
 printf '%-20s %9s %12s %14s\n' "" "wall (s)" "peak RSS" "output (MB)"
@@ -51,3 +55,10 @@ ratio() { awk -v a="$1" -v b="$2" -v f="$3" '$1 == a { x = $f } $1 == b { y = $f
 echo
 say "zlib, -d 1: ukdump is $(ratio ukdump-zlib makedumpfile-zlib 2)x faster than makedumpfile -c; makedumpfile's output is $(ratio ukdump-zlib makedumpfile-zlib 4)x ours"
 say "ukdump zstd vs makedumpfile -l (lzo), -d 1: $(ratio ukdump-zstd makedumpfile-lzo 2)x faster; makedumpfile's output is $(ratio ukdump-zstd makedumpfile-lzo 4)x ours"
+say "zlib, -d 31: ukdump is $(ratio ukdump-zlib-d31 makedumpfile-zlib-d31 2)x faster than makedumpfile -c; makedumpfile's output is $(ratio ukdump-zlib-d31 makedumpfile-zlib-d31 4)x ours"
+say "ukdump zstd vs makedumpfile -l, -d 31: $(ratio ukdump-zstd-d31 makedumpfile-lzo-d31 2)x faster; makedumpfile's output is $(ratio ukdump-zstd-d31 makedumpfile-lzo-d31 4)x ours"
+for lv in 1 31; do # page counts: ours and makedumpfile's dumpable pages must agree
+  for f in out/bench-ours$([ $lv = 31 ] && echo 31).zlib out/bench-theirs$([ $lv = 31 ] && echo 31).zlib; do
+    printf '  -d %-2s %-28s %s\n' "$lv" "$f" "$(out/ukdump info --json "$f" | python3 -c 'import json,sys; i=json.load(sys.stdin); print(f"{i[\"dumped\"]} of {i[\"pages\"]} pages")')"
+  done
+done
