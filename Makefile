@@ -61,7 +61,7 @@ e2e: deps all $(OUT)/stage1-init
 	TARGET=fallback FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-fallback bash scripts/e2e-qemu.sh
 
 interop:
-	$(GO) test -count=1 -tags interop ./integration/interop/
+	$(GO) test -count=1 -tags interop ./integration/interop/ ./internal/dumpmem/
 
 demo: deps all $(OUT)/stage1-init
 	DEMO=1 FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/demo bash scripts/e2e-qemu.sh

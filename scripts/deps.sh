@@ -31,6 +31,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# A second kernel for the e2e: Debian 12's 6.12 (same apt sources), so a
+# crash of one version can be captured by the other.
+if ! ls /boot/vmlinuz-6.12.*-amd64 >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || { echo "deps.sh: need root to install a 6.12 kernel" >&2; exit 1; }
+  k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64(-unsigned)?$' | cut -d' ' -f1 | sort -V | tail -n1)
+  if [ -z "$k612" ]; then
+    apt-get update -q
+    k612=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64(-unsigned)?$' | cut -d' ' -f1 | sort -V | tail -n1)
+  fi
+  [ -n "$k612" ] || { echo "deps.sh: no linux-image-6.12.*+deb12-amd64 in the apt sources" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$k612"
+fi
+
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   export PATH=/usr/local/go/bin:$PATH
 fi

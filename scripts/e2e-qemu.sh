@@ -35,9 +35,15 @@ OUTDIR=$(realpath "$OUTDIR")
 say() { printf 'e2e: %s\n' "$*"; }
 die() { say "FAIL: $*"; exit 1; }
 
-kernel=$(ls -1 /boot/vmlinuz-6.1.*-amd64 2>/dev/null | sort -V | tail -n1 || true)
-[ -n "$kernel" ] || die "no /boot/vmlinuz-6.1.*-amd64: run scripts/deps.sh (installs linux-image-amd64)"
+# KERNEL (6.1 or 6.12) is the kernel that crashes; CAPTURE_KERNEL (default:
+# the same) is the capture kernel, whose modules go into the image.
+newest() { ls -1 /boot/vmlinuz-"$1".*-amd64 2>/dev/null | grep -v -- '-cloud-\|-rt-' | sort -V | tail -n1 || true; }
+kernel=$(newest "${KERNEL:-6.1}")
+[ -n "$kernel" ] || die "no /boot/vmlinuz-${KERNEL:-6.1}.*-amd64: run scripts/deps.sh (installs Debian's 6.1 and 6.12 kernels)"
 kver=${kernel#/boot/vmlinuz-}
+ckernel=$(newest "${CAPTURE_KERNEL:-${KERNEL:-6.1}}")
+[ -n "$ckernel" ] || die "no /boot/vmlinuz-${CAPTURE_KERNEL}.*-amd64: run scripts/deps.sh"
+ckver=${ckernel#/boot/vmlinuz-}
 for t in qemu-system-x86_64 debugfs mkfs.ext4 makedumpfile crash readelf cpio unshare; do
   command -v "$t" >/dev/null || die "$t is missing: run scripts/deps.sh"
 done
@@ -101,14 +107,14 @@ final = "reboot"
 failure = "reboot"
 deadline = "10m"
 TOML
-SOURCE_DATE_EPOCH=0 out/ukdump build -c "$OUTDIR/ukdump.toml" -o "$OUTDIR/capture.img" --kver "$kver" | tee "$OUTDIR/build.txt"
+SOURCE_DATE_EPOCH=0 out/ukdump build -c "$OUTDIR/ukdump.toml" -o "$OUTDIR/capture.img" --kver "$ckver" | tee "$OUTDIR/build.txt"
 
 # Stage 1's initramfs: its init, ukdump, the kernel and the capture image.
 s1="$OUTDIR/stage1"
 rm -rf "$s1" && mkdir -p "$s1/boot" "$s1/proc" "$s1/sys" "$s1/dev"
 cp out/stage1-init "$s1/init"
 cp out/ukdump "$s1/ukdump"
-cp "$kernel" "$s1/boot/vmlinuz"
+cp "$ckernel" "$s1/boot/vmlinuz"
 cp "$OUTDIR/capture.img" "$s1/capture.img"
 (cd "$s1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$OUTDIR/stage1.cpio"
 
@@ -119,7 +125,7 @@ for run in $(seq 1 "$RUNS"); do
   truncate -s 4G "$disk"
   mkfs.ext4 -q -F -L crashdump "$disk"
   log="$OUTDIR/serial-$run.log"
-  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver, format $FORMAT"
+  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver (capture kernel $ckver), format $FORMAT"
   rm -rf "${sshdir:?}/crash" && mkdir -p "$sshdir/crash"
   nic="-nic none"
   [ "$TARGET" = disk ] || nic="-nic user,model=virtio-net-pci"
