@@ -62,6 +62,7 @@ e2e: deps all $(OUT)/stage1-init
 	TARGET=sftp FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-sftp bash scripts/e2e-qemu.sh
 	TARGET=fallback CRASHKERNEL=112M FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-fallback bash scripts/e2e-qemu.sh
 	KERNEL=6.12 CRASHKERNEL=128M FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-612 bash scripts/e2e-qemu.sh
+	KERNEL=6.12 CRASHKERNEL=128M FORMAT=elf OUTDIR=$(OUT)/e2e-612elf bash scripts/e2e-qemu.sh
 	KERNEL=6.12 CAPTURE_KERNEL=6.1 CRASHKERNEL=128M FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-612x bash scripts/e2e-qemu.sh
 
 interop:
