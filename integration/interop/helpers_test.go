@@ -54,7 +54,9 @@ type elfCore struct {
 	loads    []vmcore.Phdr // sorted by p_paddr
 }
 
-func openELF(t *testing.T) *elfCore {
+func openELF(t *testing.T) *elfCore { t.Helper(); return openELFAt(t, vmcorePath) }
+
+func openELFAt(t *testing.T, vmcorePath string) *elfCore {
 	t.Helper()
 	if _, err := os.Stat(vmcorePath); err != nil {
 		t.Fatalf("the e2e vmcore is missing (%v): run make e2e first", err)

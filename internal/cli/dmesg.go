@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/ukdump/ukdump/internal/dmesg"
 	"github.com/ukdump/ukdump/internal/dumpmem"
@@ -11,11 +12,38 @@ import (
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
-// OpenKernel opens the dump at path (an ELF core or a kdump-compressed
-// file) for reading the crashed kernel's memory. The caller calls close
-// when done. A flattened dump gives an error telling to run
-// "ukdump reassemble" first.
+// OpenKernel opens the dump at path (an ELF core, a kdump-compressed file,
+// or a flattened one, which is reassembled into a temporary file first) for
+// reading the crashed kernel's memory. The caller calls close when done.
 func OpenKernel(path string) (k *dumpmem.Kernel, close func() error, err error) {
+	if in, err := os.Open(path); err == nil {
+		flat := kdumpfile.IsFlattened(in)
+		if !flat {
+			in.Close()
+		} else {
+			defer in.Close()
+			tmp, err := os.CreateTemp("", "ukdump-reassembled-*")
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: reassemble the flattened dump: %w", path, err)
+			}
+			os.Remove(tmp.Name()) // gone when closed
+			if err := kdumpfile.Reassemble(in, tmp); err != nil {
+				tmp.Close()
+				return nil, nil, fmt.Errorf("%s: reassemble the flattened dump: %w", path, err)
+			}
+			kf, err := kdumpfile.Open(tmp)
+			if err != nil {
+				tmp.Close()
+				return nil, nil, fmt.Errorf("%s (reassembled): %w", path, err)
+			}
+			k, err := dumpmem.NewKernel(dumpmem.FromKdump(kf), vmcore.ParseInfo(kf.VMCoreInfo()), nil)
+			if err != nil {
+				tmp.Close()
+				return nil, nil, fmt.Errorf("%s: %w", path, err)
+			}
+			return k, func() error { kf.Close(); return tmp.Close() }, nil
+		}
+	}
 	f, err := vmcore.OpenFile(path)
 	if err != nil {
 		return nil, nil, err
@@ -61,7 +89,7 @@ func OpenKernel(path string) (k *dumpmem.Kernel, close func() error, err error) 
 // dmesg prints the kernel log of a dump, as makedumpfile --dump-dmesg.
 func (c Context) dmesg(args []string) error {
 	fs := c.flags("dmesg", "DUMP")
-	if err := parseN(fs, args, 1, "dmesg needs one DUMP (ELF or kdump-compressed; reassemble a flattened one first)"); err != nil {
+	if err := parseN(fs, args, 1, "dmesg needs one DUMP (ELF, kdump-compressed or flattened)"); err != nil {
 		return err
 	}
 	k, closeDump, err := OpenKernel(fs.Arg(0))
