@@ -50,6 +50,12 @@ type Kernel struct {
 	PGD uint64
 	// maxPhys is 1<<MAX_PHYSMEM_BITS: the size of the direct map.
 	maxPhys uint64
+
+	// leaf caches the last page-table walk's leaf (its virtual base,
+	// physical base and size): the mem_map walk reads struct pages front to
+	// back, mostly inside one 2 MiB vmemmap page. Hence a Kernel is not safe
+	// for concurrent use.
+	leafVA, leafPA, leafSize uint64
 }
 
 // NewKernel describes the kernel whose memory m holds, from its VMCOREINFO
@@ -156,28 +162,41 @@ func (k *Kernel) entry(table uint64, idx uint64) (uint64, error) {
 // Walk translates va by walking the kernel's page tables from PGD, with
 // 1 GiB and 2 MiB leaves.
 func (k *Kernel) Walk(va uint64) (uint64, error) {
+	if k.leafSize != 0 && va-k.leafVA < k.leafSize {
+		return k.leafPA + (va - k.leafVA), nil
+	}
+	pa, size, err := k.walk(va)
+	if err == nil {
+		k.leafVA, k.leafPA, k.leafSize = va&^(size-1), pa&^(size-1), size
+	}
+	return pa, err
+}
+
+// walk translates va through the page tables and returns the size of the
+// leaf that maps it.
+func (k *Kernel) walk(va uint64) (uint64, uint64, error) {
 	table := k.PGD
 	mask := uint64(entryMask) &^ k.SMEMask
 	lv := k.levels()
 	for i, shift := range lv {
 		e, err := k.entry(table, (va>>shift)&511)
 		if err != nil {
-			return 0, fmt.Errorf("dumpmem: translating %#x: %w", va, err)
+			return 0, 0, fmt.Errorf("dumpmem: translating %#x: %w", va, err)
 		}
 		if e&pagePresent == 0 {
-			return 0, fmt.Errorf("dumpmem: translating %#x: level-%d entry %#x not present: %w", va, len(lv)-i, e, ErrNotMapped)
+			return 0, 0, fmt.Errorf("dumpmem: translating %#x: level-%d entry %#x not present: %w", va, len(lv)-i, e, ErrNotMapped)
 		}
 		if shift == 12 {
-			return e&mask | va&(pageSize-1), nil
+			return e&mask | va&(pageSize-1), pageSize, nil
 		}
 		if e&pagePSE != 0 {
 			switch shift {
 			case 30:
-				return e&mask&^(pudSize-1) | va&(pudSize-1), nil
+				return e&mask&^(pudSize-1) | va&(pudSize-1), pudSize, nil
 			case 21:
-				return e&mask&^(pmdSize-1) | va&(pmdSize-1), nil
+				return e&mask&^(pmdSize-1) | va&(pmdSize-1), pmdSize, nil
 			}
-			return 0, fmt.Errorf("dumpmem: translating %#x: huge-page bit in level-%d entry %#x", va, len(lv)-i, e)
+			return 0, 0, fmt.Errorf("dumpmem: translating %#x: huge-page bit in level-%d entry %#x", va, len(lv)-i, e)
 		}
 		table = e & mask
 	}
