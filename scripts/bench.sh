@@ -59,6 +59,6 @@ say "zlib, -d 31: ukdump is $(ratio ukdump-zlib-d31 makedumpfile-zlib-d31 2)x fa
 say "ukdump zstd vs makedumpfile -l, -d 31: $(ratio ukdump-zstd-d31 makedumpfile-lzo-d31 2)x faster; makedumpfile's output is $(ratio ukdump-zstd-d31 makedumpfile-lzo-d31 4)x ours"
 for lv in 1 31; do # page counts: ours and makedumpfile's dumpable pages must agree
   for f in out/bench-ours$([ $lv = 31 ] && echo 31).zlib out/bench-theirs$([ $lv = 31 ] && echo 31).zlib; do
-    printf '  -d %-2s %-28s %s\n' "$lv" "$f" "$(out/ukdump info --json "$f" | python3 -c 'import json,sys; i=json.load(sys.stdin); print(f"{i[\"dumped\"]} of {i[\"pages\"]} pages")')"
+    printf '  -d %-2s %-28s %s\n' "$lv" "$f" "$(out/ukdump info --json "$f" | python3 -c 'import json,sys; i=json.load(sys.stdin); print(i["dumped"], "of", i["pages"], "pages,", i["size"], "bytes")')"
   done
 done
