@@ -11,7 +11,7 @@ pkgs=(
   makedumpfile crash       # independent readers of the dump (test oracles)
   cpio zstd xz-utils       # inspecting images by hand
   openssh-server openssh-client  # the sftp target tests
-  kmod util-linux          # modinfo, unshare
+  kmod util-linux iproute2 # modinfo, unshare, ip (network namespaces in the tests)
   time bc                  # /usr/bin/time -v and arithmetic for benchmarks
   binutils                 # readelf checks the saved core
   python3 python3-libkdumpfile  # an independent reader of kdump-compressed files (interop tests)
