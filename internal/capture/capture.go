@@ -99,6 +99,10 @@ type capture struct {
 	start time.Time
 	// cmdline is the capture kernel's command line.
 	cmdline string
+	// The crashed kernel's log, read for the first target that gets it.
+	dmesg     []byte
+	dmesgErr  error
+	dmesgDone bool
 	// netTried, netErr and netSecs are the network bring-up's: done once.
 	netTried bool
 	netErr   error
@@ -605,7 +609,6 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 		Codec:     c.cfg.Collect.Compression,
 		DumpLevel: level,
 		Now:       c.env.Now,
-		ChunkSize: 1 << 20,
 		Progress: func(p collect.Progress) {
 			if now := c.env.Now(); now.Sub(last) >= c.env.ProgressEvery || p.Done == p.Total {
 				last = now
@@ -633,31 +636,33 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 	return res, nil
 }
 
-// writeDmesg writes the crashed kernel's log, read from its memory, to
-// vmcore-dmesg.txt and makes it durable.
-func (c *capture) writeDmesg(d target.Dir, name string, src *source) error {
+// readDmesg reads the crashed kernel's log from its memory.
+func readDmesg(src *source) ([]byte, error) {
 	if src.core.Info == nil {
-		return errors.New("vmcore-dmesg.txt: the core has no VMCOREINFO")
+		return nil, errors.New("the core has no VMCOREINFO")
 	}
 	k, err := dumpmem.NewKernel(dumpmem.FromELF(src.r, src.core), src.core.Info, src.core.Loads)
 	if err != nil {
-		return fmt.Errorf("vmcore-dmesg.txt: %w", err)
+		return nil, err
 	}
-	text, err := dmesg.Read(k)
-	if err != nil {
-		return fmt.Errorf("vmcore-dmesg.txt: %w", err)
+	return dmesg.Read(k)
+}
+
+// writeDmesg writes the crashed kernel's log, read from its memory, to
+// vmcore-dmesg.txt and makes it durable.
+func (c *capture) writeDmesg(d target.Dir, name string, src *source) error {
+	if !c.dmesgDone { // read once, whatever the number of targets tried
+		c.dmesgDone = true
+		c.dmesg, c.dmesgErr = readDmesg(src)
+	}
+	if c.dmesgErr != nil {
+		return fmt.Errorf("vmcore-dmesg.txt: %w", c.dmesgErr)
 	}
 	p := name + "/vmcore-dmesg.txt"
-	f, err := d.Create(p)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", p, err)
+	if err := errors.Join(writeFile(d, p, c.dmesg), d.SyncDir(name)); err != nil {
+		return err
 	}
-	_, werr := f.Write(text)
-	serr := f.Sync()
-	if err := errors.Join(werr, serr, f.Close(), d.SyncDir(name)); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	c.log.Printf("wrote %s (%d bytes of the crashed kernel's log)", p, len(text))
+	c.log.Printf("wrote %s (%d bytes of the crashed kernel's log)", p, len(c.dmesg))
 	return nil
 }
 
@@ -666,29 +671,30 @@ func (c *capture) writeSideFiles(d target.Dir, name string, m Manifest) error {
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	var errs []error
-	write := func(file string, data []byte) {
-		p := name + "/" + file
-		f, err := d.Create(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("create %s: %w", p, err))
-			return
-		}
-		if _, err := f.Write(data); err != nil {
-			errs = append(errs, fmt.Errorf("write %s: %w", p, err))
-		}
-		if err := f.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("fsync %s: %w", p, err))
-		}
-		if err := f.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", p, err))
-		}
-	}
-	write("manifest.json", append(mj, '\n'))
+	errs := []error{writeFile(d, name+"/manifest.json", append(mj, '\n'))}
 	c.log.Printf("wrote %s/manifest.json", name)
-	write("ukdump.log", c.log.Bytes())
+	errs = append(errs, writeFile(d, name+"/ukdump.log", c.log.Bytes()))
 	if err := d.SyncDir(name); err != nil {
 		errs = append(errs, fmt.Errorf("fsync directory %s: %w", name, err))
+	}
+	return errors.Join(errs...)
+}
+
+// writeFile writes a small file on a target and fsyncs it.
+func writeFile(d target.Dir, p string, data []byte) error {
+	f, err := d.Create(p)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", p, err)
+	}
+	var errs []error
+	if _, err := f.Write(data); err != nil {
+		errs = append(errs, fmt.Errorf("write %s: %w", p, err))
+	}
+	if err := f.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("fsync %s: %w", p, err))
+	}
+	if err := f.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close %s: %w", p, err))
 	}
 	return errors.Join(errs...)
 }

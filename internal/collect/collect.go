@@ -59,7 +59,8 @@ type Options struct {
 	// Workers is how many goroutines classify and compress pages
 	// (0: GOMAXPROCS).
 	Workers int
-	// ChunkSize is the read/write size; 0 means DefaultChunkSize.
+	// ChunkSize is the read/write size of the ELF copy; 0 means
+	// DefaultChunkSize, or 1 MiB with LowMemory.
 	ChunkSize int
 	// Progress, if set, is called after every chunk.
 	Progress func(Progress)
@@ -143,6 +144,9 @@ func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = DefaultChunkSize
+		if o.LowMemory {
+			o.ChunkSize = 1 << 20
+		}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -110,13 +110,11 @@ type pipeline struct {
 	inflight   int
 	// newProcess makes one worker's page function (nil: pages stored as read).
 	newProcess func() (processFunc, error)
-	// skip reports pfns not to process at all (excluded pages).
-	skip func(pfn uint64) bool
 	// detectZero marks all-zero pages (zero: true) instead of processing them.
 	detectZero bool
 }
 
-// run calls emit for every page not skipped, in ascending pfn order.
+// run calls emit for every page of the ranges, in ascending pfn order.
 func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -214,9 +212,6 @@ func (p *pipeline) emitChunk(ctx context.Context, c *chunk, emit func(uint64, pa
 		return context.Cause(ctx)
 	}
 	for i, po := range c.pages {
-		if po.data == nil && !po.zero {
-			continue // skipped
-		}
 		if err := emit(c.pfn+uint64(i), po); err != nil {
 			return err
 		}
@@ -234,10 +229,6 @@ func (p *pipeline) work(c *chunk, proc processFunc) error {
 	for i := 0; i < c.n; i++ {
 		pfn := c.pfn + uint64(i)
 		page := c.in[i*ps : (i+1)*ps]
-		if p.skip != nil && p.skip(pfn) {
-			c.pages = append(c.pages, pageOut{})
-			continue
-		}
 		if p.detectZero && isZero(page) {
 			c.pages = append(c.pages, pageOut{zero: true, data: page})
 			continue

@@ -3,44 +3,11 @@ package vmcore
 import (
 	"fmt"
 	"io"
-	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// File reads a core file through mmap windows, falling back to pread when the
-// file cannot be mapped.
-type File struct {
-	f    *os.File
-	size int64
-
-	mu     sync.Mutex
-	win    []byte
-	winOff int64
-	// Mmap is false once mapping failed; reads then use pread.
-	Mmap bool
-}
-
-// OpenFile opens a core file (e.g. /proc/vmcore) for reading.
-func OpenFile(path string) (*File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &File{f: f, size: fi.Size(), Mmap: true}, nil
-}
-
-// Size is the file's size.
-func (f *File) Size() int64 { return f.size }
-
-// Name is the file's path.
-func (f *File) Name() string { return f.f.Name() }
+const canMmap = true
 
 // ReadAt reads from the current window, mapping a new one when needed.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
