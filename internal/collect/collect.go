@@ -169,11 +169,14 @@ func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 	return Result{Format: o.Format}, fmt.Errorf("collect: unknown format %q (want elf, kdump, flat)", o.Format)
 }
 
-// copyCore writes the core as it is, read in large chunks.
+// copyCore writes the core as it is, read in large chunks. On a sink it can
+// seek in, the ELF header says incomplete until the last byte is durable.
 func copyCore(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
 	res := Result{Format: o.Format, Codec: "none"}
 	start := o.Now()
 	h := sha256.New()
+	hw := &hashWriter{w: w, h: h}
+	mark := newELFMark(w, core.Header.Flags)
 	buf := make([]byte, o.ChunkSize)
 	total := core.Size
 	for off := int64(0); off < total; {
@@ -188,12 +191,15 @@ func copyCore(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 		if m < n {
 			return finish(res, h, start, o), fmt.Errorf("collect: read source at %#x (%d bytes): got %d: %w", off, n, m, err)
 		}
-		wn, err := w.Write(buf[:n])
+		before := hw.n
+		if off == 0 {
+			err = hw.writeHead(buf[:n], mark)
+		} else {
+			_, err = hw.Write(buf[:n])
+		}
 		t2 := o.Now()
-		h.Write(buf[:wn])
 		res.WriteTime += t2.Sub(t1)
-		res.HashTime += o.Now().Sub(t2)
-		res.Bytes += int64(wn)
+		res.Bytes += hw.n - before
 		if err != nil {
 			return finish(res, h, start, o), fmt.Errorf("collect: write at %d: %w", off, err)
 		}
@@ -201,6 +207,9 @@ func copyCore(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 		if o.Progress != nil {
 			o.Progress(Progress{Done: off, Total: total, Elapsed: o.Now().Sub(start)})
 		}
+	}
+	if err := mark.clear(); err != nil {
+		return finish(res, h, start, o), fmt.Errorf("collect: %w", err)
 	}
 	return finish(res, h, start, o), nil
 }

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -15,6 +16,77 @@ import (
 // elfIncomplete is DUMP_ELF_INCOMPLETE, set in e_flags of an ELF dump whose
 // writing failed.
 const elfIncomplete = 0x1
+
+// eFlagsOff is the offset of e_flags in an ELF64 header.
+const eFlagsOff = 48
+
+// elfMark keeps an ELF dump marked incomplete (e_flags |= elfIncomplete)
+// until it is whole: the header is written with the mark, and clear rewrites
+// e_flags once the data is durable. It needs a sink it can seek in; on a
+// stream (sftp, scp, a pipe) the mark cannot be taken back, so the header is
+// written as it is and only the file name (vmcore.incomplete until the
+// rename) and the manifest tell an unfinished dump.
+type elfMark struct {
+	wa    io.WriterAt
+	sync  func() error
+	flags uint32 // e_flags of the finished dump
+}
+
+// newELFMark returns nil if w cannot be written at an offset.
+func newELFMark(w io.Writer, flags uint32) *elfMark {
+	wa, ok := w.(io.WriterAt)
+	if !ok {
+		return nil
+	}
+	m := &elfMark{wa: wa, flags: flags}
+	if s, ok := w.(interface{ Sync() error }); ok {
+		m.sync = s.Sync
+	}
+	return m
+}
+
+// marked returns a copy of an ELF header block with the incomplete mark set.
+func (m *elfMark) marked(head []byte) []byte {
+	if m == nil || len(head) < eFlagsOff+4 {
+		return head
+	}
+	b := bytes.Clone(head)
+	binary.LittleEndian.PutUint32(b[eFlagsOff:], m.flags|elfIncomplete)
+	return b
+}
+
+// clear syncs the data, then writes the finished e_flags and syncs again.
+func (m *elfMark) clear() error {
+	if m == nil {
+		return nil
+	}
+	if m.sync != nil {
+		if err := m.sync(); err != nil {
+			return fmt.Errorf("syncing the dump before marking it complete: %w", err)
+		}
+	}
+	var f [4]byte
+	binary.LittleEndian.PutUint32(f[:], m.flags)
+	if _, err := m.wa.WriteAt(f[:], eFlagsOff); err != nil {
+		return fmt.Errorf("marking the dump complete (e_flags): %w", err)
+	}
+	if m.sync != nil {
+		if err := m.sync(); err != nil {
+			return fmt.Errorf("syncing the complete ELF header: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeHead writes head (marked incomplete when mark is set) and hashes it
+// as it will be when the dump is complete.
+func (hw *hashWriter) writeHead(head []byte, mark *elfMark) error {
+	out := mark.marked(head)
+	n, err := hw.w.Write(out)
+	hw.h.Write(head[:n])
+	hw.n += int64(n)
+	return err
+}
 
 // mergeGap is the shortest run of excluded pages left out of an ELF dump:
 // shorter runs are written as data, so a fragmented memory does not need a
@@ -187,16 +259,13 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 	}
 
 	hw := &hashWriter{w: w, h: sha256.New()}
+	mark := newELFMark(w, le.Uint32(eh[eFlagsOff:]))
 	fail := func(err error) (Result, error) {
+		// The header written says incomplete (mark), and stays so.
 		res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
-		if wa, ok := w.(io.WriterAt); ok {
-			var f [4]byte
-			le.PutUint32(f[:], le.Uint32(eh[48:])|elfIncomplete)
-			wa.WriteAt(f[:], 48) //nolint:errcheck // best effort on a failing sink
-		}
 		return res, fmt.Errorf("collect: %w", err)
 	}
-	if _, err := hw.Write(head); err != nil {
+	if err := hw.writeHead(head, mark); err != nil {
 		return fail(err)
 	}
 	var written uint64
@@ -220,6 +289,9 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 		if err != nil {
 			return fail(err)
 		}
+	}
+	if err := mark.clear(); err != nil {
+		return fail(err)
 	}
 	res.Pages.Excluded = excluded.Count()
 	res.Pages.Dumped = res.Pages.Total - res.Pages.Excluded

@@ -137,6 +137,10 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	if p.CrashTime.IsZero() {
 		p.CrashTime = o.Now()
 	}
+	if s, ok := w.(interface{ Sync() error }); ok {
+		// The header is marked complete only after the data is durable.
+		p.Sync = s.Sync
+	}
 
 	hw := &hashWriter{w: w, h: sha256.New()}
 	var sink *sizeWriterAt

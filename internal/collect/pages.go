@@ -126,17 +126,21 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 			pages: make([]pageOut, 0, p.chunkPages),
 		}
 	}
+	// Make every worker's page function before starting any worker: a
+	// failure then leaves no goroutine behind.
+	procs := make([]processFunc, p.workers)
+	if p.newProcess != nil {
+		for w := range procs {
+			var err error
+			if procs[w], err = p.newProcess(); err != nil {
+				return fmt.Errorf("collect: starting worker %d of %d: %w", w+1, p.workers, err)
+			}
+		}
+	}
 	jobs := make(chan *chunk)
 	done := make(chan *chunk, p.inflight)
 	var wg sync.WaitGroup
-	for w := 0; w < p.workers; w++ {
-		proc := processFunc(nil)
-		if p.newProcess != nil {
-			var err error
-			if proc, err = p.newProcess(); err != nil {
-				return err
-			}
-		}
+	for _, proc := range procs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -146,7 +150,9 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 			}
 		}()
 	}
-	// Producer: cut the ranges into chunks.
+	// Producer: cut the ranges into chunks. total is the number of chunks,
+	// set (before jobs closes) only when every chunk was handed out.
+	total := -1
 	go func() {
 		defer close(jobs)
 		seq := 0
@@ -169,6 +175,7 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 				pfn += uint64(n)
 			}
 		}
+		total = seq
 	}()
 	go func() { wg.Wait(); close(done) }()
 
@@ -198,11 +205,10 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 			}
 		}
 	}
-	if err == nil {
-		err = context.Cause(ctx)
-		if err == context.Canceled {
-			err = nil
-		}
+	if err == nil && next != total {
+		// Stopped before the last chunk without an error of ours: the
+		// parent context was cancelled (with or without a cause).
+		err = fmt.Errorf("collect: stopped after %d chunks of pages: %w", next, context.Cause(ctx))
 	}
 	return err
 }

@@ -56,6 +56,11 @@ type Params struct {
 	// BufferSize is the size of the page data cache; 0 means
 	// DefaultBufferSize. Memory use is about BufferSize + 64 KiB.
 	BufferSize int
+	// Sync, if set, makes what was written durable (fsync of the file):
+	// Close calls it after the last page data and descriptors and before
+	// it clears the header's incomplete mark, and again after, so that a
+	// header saying "complete" is never on disk before the data is.
+	Sync func() error
 }
 
 // note is one ELF note located in a note segment.
@@ -121,7 +126,9 @@ func vmcoreinfoValue(info []byte, key string) (string, bool) {
 
 // Writer writes a kdump-compressed file: NewWriter writes the header,
 // sub-header, notes and bitmaps; WritePage the page descriptors and data;
-// Close flushes. It keeps the two bitmaps and two caches in memory, nothing
+// Close flushes. Until Close has written everything, the header in the sink
+// says StatusIncomplete: a writer that dies (OOM, power cut, a killed
+// process) leaves a file that readers and crash report as incomplete. It keeps the two bitmaps and two caches in memory, nothing
 // that grows with the dump. Its methods may be called from several
 // goroutines, but pages must arrive in ascending pfn order.
 type Writer struct {
@@ -150,6 +157,7 @@ type Writer struct {
 
 	err   error // first write error; the file can then only be aborted
 	state int
+	sync  func() error
 }
 
 const (
@@ -285,7 +293,8 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *Bitmap) (*Writer, err
 			Version:      HeaderVersion,
 			Utsname:      p.Utsname,
 			TimestampSec: sec,
-			Status:       p.Codec.Flag(),
+			// Incomplete until Close clears it, last.
+			Status:       p.Codec.Flag() | StatusIncomplete,
 			BlockSize:    int32(bs),
 			SubHdrSize:   int32(l.subHdrBlocks),
 			BitmapBlocks: uint32(2 * l.bitmapBytes / bs),
@@ -301,6 +310,7 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *Bitmap) (*Writer, err
 		dataBuf:   make([]byte, 0, p.BufferSize),
 		dataStart: int64(l.descOff + descSize*num),
 		dataCap:   p.BufferSize,
+		sync:      p.Sync,
 	}
 	wr.durable = wr.dataStart
 
@@ -372,7 +382,8 @@ func (w *Writer) Size() int64 {
 	return w.dataStart + int64(len(w.dataBuf))
 }
 
-// Header is the main header as written.
+// Header is the main header as last written: StatusIncomplete is set until
+// Close succeeds.
 func (w *Writer) Header() Header {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -499,10 +510,11 @@ func (w *Writer) untear(n int) {
 	w.descBuf = w.descBuf[:copy(w.descBuf, w.descBuf[whole:])]
 }
 
-// Close writes what is cached; the header NewWriter wrote is already the
-// final one, so a flattened stream has one header record, as makedumpfile's
-// has. Close fails, and marks the dump incomplete, if a write fails or fewer
-// pages than NumDumpable were written. It does not close the sink.
+// Close writes what is cached, syncs it (Params.Sync), and then rewrites the
+// header without StatusIncomplete — the last write, so a flattened stream
+// ends with a second header record, which wins on reassembly. Close fails,
+// and leaves the dump marked incomplete, if a write or the sync fails or
+// fewer pages than NumDumpable were written. It does not close the sink.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -519,6 +531,11 @@ func (w *Writer) Close() error {
 	if err == nil {
 		err = w.flushPair()
 	}
+	if err == nil && w.sync != nil {
+		if err = w.sync(); err != nil {
+			err = fmt.Errorf("kdumpfile: syncing the dump before marking it complete: %w", err)
+		}
+	}
 	if err != nil {
 		if aerr := w.abort(); aerr != nil {
 			return errors.Join(err, aerr)
@@ -526,6 +543,22 @@ func (w *Writer) Close() error {
 		return err
 	}
 	w.state = stateClosed
+	hdr := w.hdr
+	hdr.Status &^= StatusIncomplete
+	if _, err := w.w.WriteAt(hdr.marshal(), 0); err != nil {
+		// The header in the sink may be torn: try to leave it incomplete.
+		w.state = stateAborted
+		if herr := w.writeIncompleteHeader(); herr != nil {
+			err = errors.Join(err, herr)
+		}
+		return fmt.Errorf("kdumpfile: marking the dump complete: %w", err)
+	}
+	w.hdr = hdr
+	if w.sync != nil {
+		if err := w.sync(); err != nil {
+			return fmt.Errorf("kdumpfile: syncing the complete header: %w", err)
+		}
+	}
 	return nil
 }
 
