@@ -16,7 +16,7 @@ func TestCaptureCmdline(t *testing.T) {
 		{name: "empty", want: strings.TrimSpace(tail)},
 		{
 			name: "debian",
-			proc: "BOOT_IMAGE=/boot/vmlinuz-6.1.0-56-amd64 root=UUID=0a1b-2c ro quiet crashkernel=128M\n",
+			proc: "BOOT_IMAGE=/boot/vmlinuz-6.1.0-test-amd64 root=UUID=0a1b-2c ro quiet crashkernel=128M\n",
 			want: strings.TrimSpace(tail),
 		},
 		{
