@@ -76,7 +76,12 @@ func (m *elfMem) ReadPhys(p []byte, paddr uint64) error {
 		if off < ph.Filesz {
 			f := min(n, ph.Filesz-off)
 			if got, err := m.r.ReadAt(chunk[:f], int64(ph.Offset+off)); uint64(got) < f {
-				return fmt.Errorf("dumpmem: physical address %#x: reading %d bytes at file offset %#x: %w", paddr, f, ph.Offset+off, err)
+				if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					// The file ends before its PT_LOAD does.
+					return fmt.Errorf("dumpmem: physical address %#x: %w: data at file offset %#x truncated: read %d of %d bytes: %w",
+						paddr, vmcore.ErrFormat, ph.Offset+off, got, f, io.ErrUnexpectedEOF)
+				}
+				return fmt.Errorf("dumpmem: physical address %#x: read %d bytes at file offset %#x: %w", paddr, f, ph.Offset+off, err)
 			}
 			clear(chunk[f:])
 		} else {

@@ -121,6 +121,7 @@ func (f *FlatWriter) Close() error {
 }
 
 // IsFlattened reports whether r starts with a makedumpfile flattened header.
+// A failed read reports false; Open, reading the same bytes, returns the error.
 func IsFlattened(r io.ReaderAt) bool {
 	var h [32]byte
 	if n, _ := r.ReadAt(h[:], 0); n < len(h) {
@@ -143,12 +144,14 @@ func isFlatHeader(h []byte) bool {
 }
 
 // Reassemble reads a flattened stream from r and writes each record at its
-// offset in w, giving the normal file (makedumpfile -R). It fails on a
-// malformed stream or one that ends without its end record.
+// offset in w, giving the normal file (makedumpfile -R). It fails with
+// ErrFormat on a malformed stream or one that ends without its end record
+// (then also io.ErrUnexpectedEOF), and with the reader's or writer's error
+// when a read or write fails.
 func Reassemble(r io.Reader, w io.WriterAt) error {
 	h := make([]byte, flatHeaderSize)
-	if _, err := io.ReadFull(r, h); err != nil {
-		return fmt.Errorf("kdumpfile: flattened header: %w: %w", ErrFormat, err)
+	if n, err := io.ReadFull(r, h); err != nil {
+		return fmt.Errorf("kdumpfile: %w", readErr("flattened header", 0, uint64(n), flatHeaderSize, err))
 	}
 	if !isFlatHeader(h) {
 		return fmt.Errorf("kdumpfile: %w: no flattened header (signature %q)", ErrFormat, h[:16])
@@ -160,11 +163,8 @@ func Reassemble(r io.Reader, w io.WriterAt) error {
 	var buf []byte
 	pos := int64(flatHeaderSize)
 	for {
-		if _, err := io.ReadFull(r, rec[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("kdumpfile: flattened record header at %#x: %w: %w", pos, ErrFormat, err)
+		if n, err := io.ReadFull(r, rec[:]); err != nil {
+			return fmt.Errorf("kdumpfile: %w", readErr("flattened record header", pos, uint64(n), flatRecordSize, err))
 		}
 		off := int64(binary.BigEndian.Uint64(rec[0:]))
 		size := int64(binary.BigEndian.Uint64(rec[8:]))
@@ -181,11 +181,9 @@ func Reassemble(r io.Reader, w io.WriterAt) error {
 				buf = make([]byte, k)
 			}
 			b := buf[:k]
-			if _, err := io.ReadFull(r, b); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = io.ErrUnexpectedEOF
-				}
-				return fmt.Errorf("kdumpfile: flattened record at %#x (%d bytes for offset %#x): %w: %w", pos, size, off, ErrFormat, err)
+			if n, err := io.ReadFull(r, b); err != nil {
+				what := fmt.Sprintf("flattened record data (%d bytes for offset %#x)", size, off)
+				return fmt.Errorf("kdumpfile: %w", readErr(what, pos, uint64(done)+uint64(n), uint64(size), err))
 			}
 			if _, err := w.WriteAt(b, off+done); err != nil {
 				return fmt.Errorf("kdumpfile: writing %d bytes at %#x: %w", k, off+done, err)

@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -68,7 +69,9 @@ const (
 
 // Errors of the reader and writer, checked with errors.Is.
 var (
-	// ErrFormat is wrapped by every error about a malformed file.
+	// ErrFormat is wrapped by every error about a malformed file; those
+	// about a truncated one also wrap io.ErrUnexpectedEOF. Errors of the
+	// underlying reader (e.g. EIO) are wrapped as they are, without it.
 	ErrFormat = errors.New("malformed kdump-compressed file")
 	// ErrExcluded is returned by ReadPage for a pfn that is not in the dump
 	// (not in the 2nd bitmap, not RAM, or beyond max_mapnr).
@@ -83,6 +86,18 @@ var (
 
 func formatErr(format string, args ...any) error {
 	return fmt.Errorf("kdumpfile: %w: %s", ErrFormat, fmt.Sprintf(format, args...))
+}
+
+// readErr is the error, without the package prefix, of a read of want
+// bytes at off that gave got bytes and err. When the input ended (io.EOF,
+// io.ErrUnexpectedEOF, or no error at all) the file is truncated: the error
+// wraps ErrFormat and io.ErrUnexpectedEOF. Any other error (e.g. EIO) is a
+// read error: wrapped, and not ErrFormat.
+func readErr(what string, off int64, got, want uint64, err error) error {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %s at %#x truncated: read %d of %d bytes: %w", ErrFormat, what, off, got, want, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("read %s at %#x: %w", what, off, err)
 }
 
 // Utsname is the crashed kernel's struct new_utsname as the header stores it:

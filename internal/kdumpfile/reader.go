@@ -32,19 +32,22 @@ type File struct {
 
 // Open reads and checks the headers, notes and bitmaps of the
 // kdump-compressed file in r. Malformed input gives an error wrapping
-// ErrFormat; a flattened stream gives ErrFlattened.
+// ErrFormat (and io.ErrUnexpectedEOF when the file is truncated); a
+// flattened stream gives ErrFlattened; a failed read gives an error
+// wrapping the reader's.
 func Open(r io.ReaderAt) (*File, error) {
 	hb := make([]byte, headerSize)
 	if n, err := r.ReadAt(hb, 0); n < headerSize {
-		if n >= 16 && IsFlattened(r) {
+		err = readErr("header", 0, uint64(n), headerSize, err)
+		if errors.Is(err, ErrFormat) && n >= 32 && isFlatHeader(hb) {
 			return nil, fmt.Errorf("kdumpfile: %w", ErrFlattened)
 		}
-		return nil, formatErr("header: read %d of %d bytes: %v", n, headerSize, err)
+		return nil, fmt.Errorf("kdumpfile: %w", err)
 	}
 	f := &File{r: r, hdr: unmarshalHeader(hb)}
 	h := &f.hdr
 	if h.Signature != Signature {
-		if IsFlattened(r) {
+		if isFlatHeader(hb) {
 			return nil, fmt.Errorf("kdumpfile: %w", ErrFlattened)
 		}
 		return nil, formatErr("signature %q, want %q", h.Signature, Signature)
@@ -63,7 +66,7 @@ func Open(r io.ReaderAt) (*File, error) {
 
 	sb := make([]byte, subHeaderSize)
 	if n, err := r.ReadAt(sb, bs); n < subHeaderSize {
-		return nil, formatErr("sub-header at %#x: read %d of %d bytes: %v", bs, n, subHeaderSize, err)
+		return nil, fmt.Errorf("kdumpfile: %w", readErr("sub-header", bs, uint64(n), subHeaderSize, err))
 	}
 	f.sub = unmarshalSubHeader(sb)
 	s := &f.sub
@@ -164,7 +167,7 @@ func readFull(r io.ReaderAt, off int64, n uint64, what string) ([]byte, error) {
 		m, err := r.ReadAt(b[len(b):len(b)+k], off+int64(len(b)))
 		b = b[:len(b)+m]
 		if m < k {
-			return nil, formatErr("%s: read %d of %d bytes at %#x: %v", what, len(b), n, off, err)
+			return nil, fmt.Errorf("kdumpfile: %w", readErr(what, off, uint64(len(b)), n, err))
 		}
 	}
 	return b, nil
@@ -230,7 +233,7 @@ func (f *File) PageDesc(pfn uint64) (PageDesc, error) {
 	n, err := f.r.ReadAt(b[:], off)
 	if n < descSize {
 		if n > 0 || !errors.Is(err, io.EOF) {
-			return PageDesc{}, fmt.Errorf("kdumpfile: pfn %#x: reading its descriptor at %#x: %w", pfn, off, err)
+			return PageDesc{}, fmt.Errorf("kdumpfile: pfn %#x: %w", pfn, readErr("page descriptor", off, uint64(n), descSize, err))
 		}
 		clear(b[:])
 	}
@@ -238,8 +241,9 @@ func (f *File) PageDesc(pfn uint64) (PageDesc, error) {
 }
 
 // ReadPage reads the page at pfn into buf (at least PageSize bytes). It
-// returns an error wrapping ErrExcluded for a pfn not in the dump, and
-// ErrIncomplete for a page an incomplete dump does not have.
+// returns an error wrapping ErrExcluded for a pfn not in the dump,
+// ErrIncomplete for a page an incomplete dump does not have, ErrFormat for
+// malformed or truncated data, and the reader's error for a failed read.
 func (f *File) ReadPage(pfn uint64, buf []byte) error {
 	bs := int(f.hdr.BlockSize)
 	if len(buf) < bs {
@@ -262,10 +266,12 @@ func (f *File) ReadPage(pfn uint64, buf []byte) error {
 	}
 	data := f.data[:d.Size]
 	if n, err := f.r.ReadAt(data, d.Offset); n < len(data) {
-		if f.Incomplete() {
+		err = readErr("page data", d.Offset, uint64(n), uint64(len(data)), err)
+		if f.Incomplete() && errors.Is(err, ErrFormat) {
+			// Its writing stopped before the data: not a malformed file.
 			return fmt.Errorf("kdumpfile: pfn %#x: data at %#x: %w", pfn, d.Offset, ErrIncomplete)
 		}
-		return formatErr("pfn %#x: data at %#x: read %d of %d bytes: %v", pfn, d.Offset, n, len(data), err)
+		return fmt.Errorf("kdumpfile: pfn %#x: %w", pfn, err)
 	}
 	if err := f.dec.decompress(buf[:bs], data, d.Flags); err != nil {
 		return fmt.Errorf("kdumpfile: pfn %#x: data at %#x (%d bytes, flags %#x): %w: %w", pfn, d.Offset, d.Size, d.Flags, ErrFormat, err)

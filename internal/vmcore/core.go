@@ -22,7 +22,9 @@ type Core struct {
 	Size int64
 }
 
-// Open parses the ELF core in r (size bytes long).
+// Open parses the ELF core in r (size bytes long). A malformed or truncated
+// core gives an error wrapping ErrFormat; a failed read, one wrapping the
+// reader's error.
 func Open(r io.ReaderAt, size int64) (*Core, error) {
 	h, ph, err := readHeader(r, size)
 	if err != nil {
@@ -48,8 +50,8 @@ func Open(r io.ReaderAt, size int64) (*Core, error) {
 				return nil, formatErr("PT_NOTE %d: %d bytes (more than %d: corrupt header?)", i, p.Filesz, maxNotes)
 			}
 			buf := make([]byte, p.Filesz)
-			if n, err := r.ReadAt(buf, int64(p.Offset)); n < len(buf) {
-				return nil, formatErr("PT_NOTE %d at %#x: read %d of %d bytes: %v", i, p.Offset, n, len(buf), err)
+			if err := readAt(r, buf, int64(p.Offset), fmt.Sprintf("PT_NOTE %d", i)); err != nil {
+				return nil, err
 			}
 			notes, _, err := parseNotes(buf)
 			if err != nil {

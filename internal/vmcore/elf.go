@@ -31,11 +31,35 @@ const (
 	maxNotes = 64 << 20
 )
 
-// ErrFormat is wrapped by every error about a malformed core.
+// ErrFormat is wrapped by every error about a malformed core; those about a
+// truncated one also wrap io.ErrUnexpectedEOF. Errors of the underlying
+// reader (e.g. EIO) are wrapped as they are, without it.
 var ErrFormat = errors.New("malformed ELF core")
 
 func formatErr(format string, args ...any) error {
 	return fmt.Errorf("vmcore: %w: %s", ErrFormat, fmt.Sprintf(format, args...))
+}
+
+// readAt fills b from r at off. A short read at the end of r means the core
+// is truncated; any other failure is the reader's (see readErr).
+func readAt(r io.ReaderAt, b []byte, off int64, what string) error {
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	return readErr(what, off, n, len(b), err)
+}
+
+// readErr is the error of a read of want bytes at off that gave got bytes
+// and err. When the input ended (io.EOF, io.ErrUnexpectedEOF, or no error
+// at all) the core is truncated: the error wraps ErrFormat and
+// io.ErrUnexpectedEOF. Any other error (e.g. EIO) is a read error: wrapped,
+// and not ErrFormat.
+func readErr(what string, off int64, got, want int, err error) error {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("vmcore: %w: %s at %#x truncated: read %d of %d bytes: %w", ErrFormat, what, off, got, want, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("vmcore: read %s at %#x: %w", what, off, err)
 }
 
 // Phdr is an ELF64 program header.
@@ -90,8 +114,8 @@ type Header struct {
 func readHeader(r io.ReaderAt, size int64) (Header, []Phdr, error) {
 	var h Header
 	var eh [ehdrSize]byte
-	if n, err := r.ReadAt(eh[:], 0); n < ehdrSize {
-		return h, nil, formatErr("ELF header: read %d of %d bytes: %v", n, ehdrSize, err)
+	if err := readAt(r, eh[:], 0, "ELF header"); err != nil {
+		return h, nil, err
 	}
 	if string(eh[:4]) != "\x7fELF" {
 		return h, nil, formatErr("no ELF magic (got %q)", eh[:4])
@@ -118,8 +142,8 @@ func readHeader(r io.ReaderAt, size int64) (Header, []Phdr, error) {
 		if shoff == 0 || shoff > uint64(size) {
 			return h, nil, formatErr("PN_XNUM with e_shoff %#x outside the file (%d bytes)", shoff, size)
 		}
-		if n, err := r.ReadAt(sh[:], int64(shoff)); n < shdrSize {
-			return h, nil, formatErr("section header 0 at %#x: read %d bytes: %v", shoff, n, err)
+		if err := readAt(r, sh[:], int64(shoff), "section header 0"); err != nil {
+			return h, nil, err
 		}
 		phnum = int(le.Uint32(sh[44:]))
 	}
@@ -135,8 +159,8 @@ func readHeader(r io.ReaderAt, size int64) (Header, []Phdr, error) {
 	}
 	h.Phnum = phnum
 	buf := make([]byte, phnum*phdrSize)
-	if n, err := r.ReadAt(buf, int64(h.Phoff)); n < len(buf) {
-		return h, nil, formatErr("program headers: read %d of %d bytes: %v", n, len(buf), err)
+	if err := readAt(r, buf, int64(h.Phoff), "program headers"); err != nil {
+		return h, nil, err
 	}
 	ph := make([]Phdr, phnum)
 	for i := range ph {

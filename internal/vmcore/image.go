@@ -1,6 +1,7 @@
 package vmcore
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -124,7 +125,12 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 		if pc.src == nil {
 			clear(chunk)
 		} else if m, err := pc.src.ReadAt(chunk, pc.srcOff+rel); m < len(chunk) {
-			return n + m, fmt.Errorf("vmcore: reading %d bytes at %#x of the source: %w", len(chunk), pc.srcOff+rel, err)
+			if err == nil || errors.Is(err, io.EOF) {
+				// The source ended inside a segment: the image is not
+				// at its end, so this is no io.EOF for the caller.
+				err = io.ErrUnexpectedEOF
+			}
+			return n + m, fmt.Errorf("vmcore: reading %d bytes at %#x of the source: got %d: %w", len(chunk), pc.srcOff+rel, m, err)
 		}
 		n += len(chunk)
 	}
@@ -155,9 +161,12 @@ func OpenOldmem(oldmem io.ReaderAt, elfcorehdr uint64) (*Image, *Core, error) {
 			if p.Memsz > maxNotes {
 				return nil, nil, formatErr("PT_NOTE %d: %d bytes (more than %d: corrupt header?)", i, p.Memsz, maxNotes)
 			}
+			if p.Offset > math.MaxInt64-p.Memsz {
+				return nil, nil, formatErr("PT_NOTE %d: physical address %#x out of range", i, p.Offset)
+			}
 			buf := make([]byte, p.Memsz)
-			if n, err := oldmem.ReadAt(buf, int64(p.Offset)); n < len(buf) {
-				return nil, nil, formatErr("PT_NOTE %d at physical %#x: read %d of %d bytes: %v", i, p.Offset, n, len(buf), err)
+			if err := readAt(oldmem, buf, int64(p.Offset), fmt.Sprintf("oldmem PT_NOTE %d", i)); err != nil {
+				return nil, nil, err
 			}
 			ns, _, err := parseNotes(buf)
 			if err != nil {
