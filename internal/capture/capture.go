@@ -78,6 +78,10 @@ type Env struct {
 	LimitMemory func(bytes int64)
 	// Grace is how long after the deadline a hung capture is abandoned (default 30s).
 	Grace time.Duration
+	// NewTarget, if set, makes the target for the config's target i instead
+	// of the disk or network target it describes, when it returns non-nil:
+	// a seam for tests (a target that fails part-way).
+	NewTarget func(i int, tc config.Target) target.Target
 }
 
 // Outcome is how a capture ended and what to do now.
@@ -111,6 +115,8 @@ type capture struct {
 
 // Run performs a capture and returns its outcome; it never panics and
 // returns by the configured deadline (plus Grace) even if a step hangs.
+// Every step, from the first mount to the outcome, runs inside that guard:
+// until the config is read, the default deadline and failure action hold.
 func Run(env Env) Outcome {
 	if env.Now == nil {
 		env.Now = time.Now
@@ -124,45 +130,64 @@ func Run(env Env) Outcome {
 	c := &capture{env: env, start: env.Now(), log: newLogger(env.Console, env.Kmsg, env.Now)}
 	c.log.Printf("ukdump %s capture starting", env.Version)
 
-	c.setupFS()
-	avail, desc := c.memAvailable()
-	c.log.Printf("memory: %s", desc)
-	if env.LimitMemory != nil && avail > 0 {
-		// A soft limit for the Go runtime well inside what the capture
-		// kernel has (the rest is for the kernel: network buffers, page
-		// cache): the GC works harder instead of the kernel OOMing.
-		env.LimitMemory(avail / 2)
-	}
-	cfg, err := c.loadConfig()
-	if err != nil {
-		return c.finish(Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: err})
-	}
-	c.cfg = cfg
-	if cfg.Debug {
-		c.log.debug = true
-	}
-
-	ctx, cancel := context.WithTimeoutCause(context.Background(), cfg.Action.Deadline.Duration,
-		fmt.Errorf("capture deadline of %s passed (action.deadline)", cfg.Action.Deadline.Duration))
-	defer cancel()
+	def := config.Default()
+	failure, deadline := def.Action.Failure, def.Action.Deadline.Duration
+	loaded := make(chan *config.Config, 1) // the config, once read: its deadline and failure action
 	done := make(chan Outcome, 1)
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
-				done <- Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: fmt.Errorf("internal error (Go panic): %v", r)}
+				action := def.Action.Failure
+				if c.cfg != nil {
+					action = c.cfg.Action.Failure
+				}
+				done <- Outcome{Result: ResultFailed, Action: action, Err: fmt.Errorf("internal error (Go panic): %v", r)}
 			}
 		}()
-		done <- c.capture(ctx)
+		done <- c.run(loaded)
 	}()
-	hung := time.NewTimer(cfg.Action.Deadline.Duration + env.Grace)
+	hung := time.NewTimer(deadline + env.Grace)
 	defer hung.Stop()
-	select {
-	case o := <-done:
-		return c.finish(o)
-	case <-hung.C:
-		return c.finish(Outcome{Result: ResultFailed, Action: cfg.Action.Failure,
-			Err: fmt.Errorf("capture hung: still running %s after the deadline of %s", env.Grace, cfg.Action.Deadline.Duration)})
+	for {
+		select {
+		case cfg := <-loaded:
+			failure, deadline = cfg.Action.Failure, cfg.Action.Deadline.Duration
+			hung.Reset(deadline + env.Grace)
+		case o := <-done:
+			return c.finish(o)
+		case <-hung.C:
+			return c.finish(Outcome{Result: ResultFailed, Action: failure,
+				Err: fmt.Errorf("capture hung: still running %s after the deadline of %s", env.Grace, deadline)})
+		}
 	}
+}
+
+// run is the whole capture, guarded by Run: the file systems, the memory
+// limit, the config (sent on loaded, which starts its deadline), then the
+// dump itself.
+func (c *capture) run(loaded chan<- *config.Config) Outcome {
+	c.setupFS()
+	avail, desc := c.memAvailable()
+	c.log.Printf("memory: %s", desc)
+	if c.env.LimitMemory != nil && avail > 0 {
+		// A soft limit for the Go runtime well inside what the capture
+		// kernel has (the rest is for the kernel: network buffers, page
+		// cache): the GC works harder instead of the kernel OOMing.
+		c.env.LimitMemory(avail / 2)
+	}
+	cfg, err := c.loadConfig()
+	c.cfg = cfg // on error, the defaults with the command line's overrides
+	loaded <- cfg
+	if err != nil {
+		return Outcome{Result: ResultFailed, Action: cfg.Action.Failure, Err: err}
+	}
+	if cfg.Debug {
+		c.log.debug = true
+	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), cfg.Action.Deadline.Duration,
+		fmt.Errorf("capture deadline of %s passed (action.deadline)", cfg.Action.Deadline.Duration))
+	defer cancel()
+	return c.capture(ctx)
 }
 
 func (c *capture) finish(o Outcome) Outcome {
@@ -485,6 +510,11 @@ func (c *capture) networkUp(ctx context.Context, tc config.Target, m *Manifest) 
 }
 
 func (c *capture) newTarget(i int, tc config.Target) target.Target {
+	if c.env.NewTarget != nil {
+		if t := c.env.NewTarget(i, tc); t != nil {
+			return t
+		}
+	}
 	if tc.IsNetwork() {
 		return c.newNetTarget(tc)
 	}

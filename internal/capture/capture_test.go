@@ -2,6 +2,7 @@ package capture_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,11 +13,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/capture"
+	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
@@ -368,5 +372,119 @@ func TestCaptureKdumpDefault(t *testing.T) {
 	if m.Format != "kdump" || m.Compression != "zstd" || m.DumpLevel != 31 || m.Pages.Total != 768 || m.Pages.Zero == 0 || len(m.Warnings) == 0 ||
 		m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(data)) {
 		t.Errorf("manifest = %+v (file %d bytes, sha256 %x)", m, len(data), sum)
+	}
+}
+
+// A panic before the config is read (here: mounting /proc) still ends in a
+// failure action: the whole capture runs inside the guard.
+func TestCapturePanicInSetup(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, true)
+	if err := os.RemoveAll(filepath.Join(r.dir, "proc/self")); err != nil { // so /proc gets mounted
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	env := r.env(&console)
+	env.Mount = func(src, dst, fstype string, flags uintptr, data string) error { panic("mount " + fstype) }
+	o := capture.Run(env)
+	if o.Result != capture.ResultFailed || o.Action != "reboot" || !strings.Contains(o.Err.Error(), "mount proc") {
+		t.Fatalf("Run = %+v, want the panic turned into the default failure action (reboot)", o)
+	}
+	if !strings.Contains(console.String(), "ukdump: result=failed") {
+		t.Errorf("no final result line on the console:\n%s", console.String())
+	}
+}
+
+// failingTarget is a local directory whose vmcore.incomplete fails with
+// ENOSPC after limit bytes, as a disk that fills up.
+type failingTarget struct {
+	dir   string
+	limit int
+}
+
+func (f *failingTarget) String() string { return "failing " + f.dir }
+
+func (f *failingTarget) Open(context.Context) (target.Dir, error) {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return nil, err
+	}
+	return failingDir{target.LocalDir(f.dir), f.limit}, nil
+}
+
+type failingDir struct {
+	target.Dir
+	limit int
+}
+
+func (d failingDir) Free() (int64, error) { return 1 << 40, nil }
+
+func (d failingDir) Create(name string) (target.File, error) {
+	f, err := d.Dir.Create(name)
+	if err != nil || !strings.HasSuffix(name, "/vmcore.incomplete") {
+		return f, err
+	}
+	return &failingFile{File: f, left: d.limit}, nil
+}
+
+type failingFile struct {
+	target.File
+	left int
+}
+
+func (f *failingFile) Write(p []byte) (int, error) {
+	if len(p) > f.left {
+		n, _ := f.File.Write(p[:f.left])
+		f.left = 0
+		return n, syscall.ENOSPC
+	}
+	f.left -= len(p)
+	return f.File.Write(p)
+}
+
+// The copy fails half-way on the first target: its side files say so, and
+// the second target saves the dump.
+func TestCaptureFirstTargetFailsHalfway(t *testing.T) {
+	cfg := strings.Replace(diskConfig, "[action]", "[[target]]\ndevice = \"LABEL=crashdump\"\npath = \"/second\"\nwait_device = \"300ms\"\n\n[action]", 1)
+	r := newFakeRoot(t, cfg, true)
+	var console bytes.Buffer
+	env := r.env(&console)
+	first := filepath.Join(r.dir, "first")
+	env.NewTarget = func(i int, tc config.Target) target.Target {
+		if i == 0 {
+			return &failingTarget{dir: first, limit: len(r.vmcore) / 2}
+		}
+		return nil // the disk the config names
+	}
+	o := capture.Run(env)
+	if o.Result != capture.ResultSaved || o.Target != "disk LABEL=crashdump path /second" {
+		t.Fatalf("Run = %+v, want saved by the second target; console:\n%s", o, console.String())
+	}
+	if !strings.Contains(console.String(), "target 0 failed") || !strings.Contains(console.String(), "no space left on device") {
+		t.Errorf("the console does not say why target 0 failed:\n%s", console.String())
+	}
+	dir0 := filepath.Join(first, o.Dir)
+	fi, err := os.Stat(filepath.Join(dir0, "vmcore.incomplete"))
+	if err != nil || fi.Size() != int64(len(r.vmcore)/2) {
+		t.Errorf("first target's vmcore.incomplete: %v (%v), want the %d bytes written", fi, err, len(r.vmcore)/2)
+	}
+	if _, err := os.Stat(filepath.Join(dir0, "vmcore")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the first target has a vmcore: %v", err)
+	}
+	var m capture.Manifest
+	mj, err := os.ReadFile(filepath.Join(dir0, "manifest.json"))
+	if err != nil {
+		t.Fatalf("the first target has no manifest: %v", err)
+	}
+	if err := json.Unmarshal(mj, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Complete || m.File != "vmcore.incomplete" || !strings.Contains(m.Error, "no space left on device") {
+		t.Errorf("first target's manifest: complete %v, file %q, error %q", m.Complete, m.File, m.Error)
+	}
+	if log, err := os.ReadFile(filepath.Join(dir0, "ukdump.log")); err != nil || !strings.Contains(string(log), "copy failed") {
+		t.Errorf("first target's ukdump.log: %v\n%s", err, log)
+	}
+	got, err := os.ReadFile(filepath.Join(r.dir, "mnt/target1/second", o.Dir, "vmcore"))
+	if err != nil || !bytes.Equal(got, r.vmcore) {
+		t.Errorf("the second target's vmcore (%v) differs from /proc/vmcore", err)
 	}
 }
