@@ -12,6 +12,7 @@ import (
 	"github.com/ukdump/ukdump/internal/cli"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/dmesg"
+	"github.com/ukdump/ukdump/internal/dump"
 )
 
 // TestDmesg compares ukdump dmesg with makedumpfile --dump-dmesg, byte for
@@ -43,11 +44,15 @@ func testDmesg(t *testing.T, e *elfCore) {
 				path = filepath.Join(dir, tc.name+".dump")
 				e.collectFileOpts(t, path, *tc.opts)
 			}
-			k, closeDump, err := cli.OpenKernel(path)
+			d, err := dump.Open(path)
 			if err != nil {
-				t.Fatalf("cli.OpenKernel(%s) = %v", path, err)
+				t.Fatalf("dump.Open(%s) = %v", path, err)
 			}
-			defer closeDump()
+			defer d.Close()
+			k, err := d.Kernel()
+			if err != nil {
+				t.Fatalf("Kernel() of %s = %v", path, err)
+			}
 			got, err := dmesg.Read(k)
 			if err != nil {
 				t.Fatalf("dmesg.Read(%s) = %v", path, err)

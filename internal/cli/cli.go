@@ -3,11 +3,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 
@@ -26,6 +28,32 @@ type Context struct {
 	Getenv func(string) string
 	// Loader loads the crash kernel; the zero value uses the running system.
 	Loader kexec.Loader
+	// Ctx is cancelled to stop a long command (collect) early: main cancels
+	// it on SIGINT and SIGTERM (SignalContext). Nil means never.
+	Ctx context.Context
+}
+
+// SignalContext returns a context cancelled, with the signal as its cause,
+// by the first SIGINT or SIGTERM; after it, the signals' default action
+// returns (a second ^C kills). stop releases the handler.
+func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			cancel(fmt.Errorf("interrupted by signal %v", s))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
 }
 
 const usage = `usage: ukdump COMMAND [flags]

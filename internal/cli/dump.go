@@ -12,14 +12,17 @@ import (
 	"time"
 
 	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/dump"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
-// collectCmd: ukdump collect [-d LEVEL] [--format F] [--compress C] IN OUT
+// collectCmd: ukdump collect [-d LEVEL] [--format F] [--compress C] IN OUT.
+// OUT is written as OUT.incomplete and renamed when whole; a failure or a
+// signal (c.Ctx cancelled) keeps OUT.incomplete, marked incomplete.
 func (c Context) collectCmd(args []string) error {
-	fs := c.flags("collect", "[-d LEVEL] [--format kdump|elf|flat] [--compress zstd|zlib|snappy|lzo|none] IN OUT")
-	level := fs.Int("d", 1, "dump level: page classes to exclude (makedumpfile -d; this version: 0 or 1)")
+	fs := c.flags("collect", "[-d LEVEL] [--format kdump|elf|flat] [--compress zstd|zlib|snappy|lzo|none] [-f] [-q] [--sha256] IN OUT")
+	level := fs.Int("d", 1, "dump level: page classes to exclude, as makedumpfile -d (0-31: zero 1, cache 2, cache-private 4, user 8, free 16)")
 	format := fs.String("format", "kdump", "output format: kdump, elf or flat (flattened, for a pipe; OUT may be -)")
 	codec := fs.String("compress", "zstd", "page compression of the kdump and flat formats")
 	force := fs.Bool("f", false, "overwrite OUT if it exists")
@@ -32,6 +35,9 @@ func (c Context) collectCmd(args []string) error {
 	if *format == collect.FormatELF && c.flagSet(fs, "compress") && *codec != "none" {
 		return fmt.Errorf("%w: --compress %s is not possible with --format elf", ErrUsage, *codec)
 	}
+	if out == "-" && *format != collect.FormatFlat {
+		return fmt.Errorf("%w: only --format flat can be written to standard output", ErrUsage)
+	}
 	src, err := vmcore.OpenFile(in)
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
@@ -43,24 +49,27 @@ func (c Context) collectCmd(args []string) error {
 	}
 	var w io.Writer
 	var f *os.File
+	inc := out + ".incomplete"
 	if out == "-" {
-		if *format != collect.FormatFlat {
-			return fmt.Errorf("%w: only --format flat can be written to standard output", ErrUsage)
-		}
 		w = c.Stdout
 	} else {
-		flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
-		if *force {
-			flags = os.O_RDWR | os.O_CREATE | os.O_TRUNC
+		if !*force {
+			if _, err := os.Lstat(out); err == nil {
+				return fmt.Errorf("collect: %s exists (use -f to overwrite)", out)
+			}
 		}
-		if f, err = os.OpenFile(out, flags, 0o600); err != nil {
-			return fmt.Errorf("collect: %w (use -f to overwrite)", err)
+		if f, err = os.OpenFile(inc, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			return fmt.Errorf("collect: %w", err)
 		}
 		defer f.Close()
 		w = f
 	}
+	ctx := c.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	var last time.Time
-	res, err := collect.Collect(context.Background(), src, core, w, collect.Options{
+	res, err := collect.Collect(ctx, src, core, w, collect.Options{
 		Format: *format, Codec: *codec, DumpLevel: *level, NoHash: !*hash,
 		Progress: func(p collect.Progress) {
 			if !*quiet && (time.Since(last) > 2*time.Second || p.Done == p.Total) {
@@ -70,10 +79,18 @@ func (c Context) collectCmd(args []string) error {
 		},
 	})
 	if err == nil && f != nil {
-		err = f.Sync()
+		if err = f.Sync(); err == nil {
+			err = f.Close()
+		}
+		if err == nil {
+			err = os.Rename(inc, out)
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("collect: %s → %s: %w", in, out, err)
+		if f == nil {
+			return fmt.Errorf("collect: %s → %s: %w", in, out, err)
+		}
+		return fmt.Errorf("collect: %s → %s: %w; kept what was written (%s) in %s, marked incomplete", in, out, err, collect.HumanBytes(res.Bytes), inc)
 	}
 	fmt.Fprintf(c.Stderr, "ukdump collect: wrote %s: %s, %s, dump level %d, %s (%d of %d pages dumped, %d zero) in %.1fs\n",
 		out, res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(res.Bytes), res.Pages.Dumped, res.Pages.Total, res.Pages.Zero, res.Duration.Seconds())
@@ -89,82 +106,19 @@ func (c Context) flagSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// Info describes a dump file for `ukdump info`.
-type Info struct {
-	File          string `json:"file"`
-	Format        string `json:"format"`
-	Codec         string `json:"codec,omitempty"`
-	KernelRelease string `json:"kernel_release,omitempty"`
-	CrashTime     string `json:"crash_time,omitempty"`
-	PageSize      int    `json:"page_size,omitempty"`
-	// Pages of RAM and pages with data in the dump.
-	Pages    uint64 `json:"pages"`
-	Dumped   uint64 `json:"dumped"`
-	Size     int64  `json:"size"`
-	Complete bool   `json:"complete"`
-	Note     string `json:"note,omitempty"`
-}
-
-// DescribeDump reads a dump's headers.
-func DescribeDump(path string) (Info, error) {
-	in := Info{File: path}
-	f, err := os.Open(path)
-	if err != nil {
-		return in, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return in, err
-	}
-	in.Size = fi.Size()
-	if kdumpfile.IsFlattened(f) {
-		in.Format = "flat"
-		in.Note = "a flattened stream: rebuild the file with 'ukdump reassemble IN OUT' (or makedumpfile -R OUT < IN)"
-		return in, nil
-	}
-	if kf, err := kdumpfile.Open(f); err == nil {
-		in.Format, in.Codec, in.PageSize = "kdump", string(kf.Codec()), kf.PageSize()
-		in.Pages, in.Dumped = kf.Present().Count(), kf.NumDumpable()
-		in.Complete = !kf.Incomplete()
-		info := vmcore.ParseInfo(kf.VMCoreInfo())
-		in.KernelRelease = info.OSRelease()
-		if h := kf.Header(); !h.Time().IsZero() {
-			t := h.Time()
-			in.CrashTime = t.UTC().Format(time.RFC3339)
-		}
-		return in, nil
-	} else if !errors.Is(err, kdumpfile.ErrFormat) {
-		return in, err
-	}
-	core, err := vmcore.Open(f, in.Size)
-	if err != nil {
-		return in, fmt.Errorf("%s is neither a kdump-compressed file nor an ELF core: %w", path, err)
-	}
-	in.Format, in.Complete = "elf", core.Header.Flags&1 == 0
-	for _, l := range core.Loads {
-		in.Dumped += l.Filesz / 4096
-		in.Pages += l.Memsz / 4096
-	}
-	if core.Info != nil {
-		in.KernelRelease, in.PageSize = core.Info.OSRelease(), int(core.Info.PageSize())
-		if t, ok := core.Info.CrashTime(); ok {
-			in.CrashTime = t.Format(time.RFC3339)
-		}
-	}
-	return in, nil
-}
-
 func (c Context) info(args []string) error {
 	fs := c.flags("info", "[--json] DUMP")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseN(fs, args, 1, "info needs one DUMP"); err != nil {
+	if err := parseN(fs, args, 1, "info needs one DUMP (ELF, kdump-compressed or flattened)"); err != nil {
 		return err
 	}
-	in, err := DescribeDump(fs.Arg(0))
+	d, err := dump.Open(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("info: %w", err)
 	}
+	defer d.Close()
+	in := d.Describe()
+	c.warnIncomplete("info", d)
 	if *asJSON {
 		e := json.NewEncoder(c.Stdout)
 		e.SetIndent("", "  ")
@@ -175,12 +129,25 @@ func (c Context) info(args []string) error {
 	if in.Codec != "" {
 		fmt.Fprintf(&b, ", %s", in.Codec)
 	}
-	fmt.Fprintf(&b, "\nkernel:    %s\ncrashed:   %s\npages:     %d in the dump of %d\ncomplete:  %v\n", in.KernelRelease, in.CrashTime, in.Dumped, in.Pages, in.Complete)
+	fmt.Fprintf(&b, "\nkernel:    %s\ncrashed:   %s\npages:     %d in the dump of %d\n", in.KernelRelease, in.CrashTime, in.Dumped, in.Pages)
+	if in.Complete {
+		b.WriteString("complete:  yes\n")
+	} else {
+		fmt.Fprintf(&b, "complete:  NO: INCOMPLETE: %s\n", strings.Join(in.Incomplete, "; "))
+	}
 	if in.Note != "" {
 		fmt.Fprintf(&b, "note:      %s\n", in.Note)
 	}
 	_, err = io.WriteString(c.Stdout, b.String())
 	return err
+}
+
+// warnIncomplete says on standard error, loudly, that a dump is not whole.
+func (c Context) warnIncomplete(cmd string, d *dump.Dump) {
+	if !d.Complete() {
+		fmt.Fprintf(c.Stderr, "ukdump %s: WARNING: %s is INCOMPLETE: %s; what it holds is still read, but pages past the point where it stopped are missing\n",
+			cmd, d.Path, strings.Join(d.Incomplete, "; "))
+	}
 }
 
 func (c Context) reassemble(args []string) error {

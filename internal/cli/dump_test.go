@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ukdump/ukdump/internal/cli"
+	"github.com/ukdump/ukdump/internal/dump"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
@@ -38,7 +39,7 @@ func TestCollectInfoReassemble(t *testing.T) {
 	if err != nil {
 		t.Fatalf("info = %v", err)
 	}
-	var in cli.Info
+	var in dump.Description
 	if err := json.Unmarshal([]byte(out), &in); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestCollectErrors(t *testing.T) {
 	}
 	notCore := filepath.Join(dir, "text")
 	os.WriteFile(notCore, []byte(strings.Repeat("hello\n", 2000)), 0o600)
-	if _, _, err := run(t, "info", notCore); err == nil || !strings.Contains(err.Error(), "neither") {
+	if _, _, err := run(t, "info", notCore); err == nil || !strings.Contains(err.Error(), "not a dump") {
 		t.Errorf("info on a text file = %v", err)
 	}
 	if _, _, err := run(t, "collect"); !errors.Is(err, cli.ErrUsage) {

@@ -167,6 +167,10 @@ type PageDesc struct {
 	PageFlags uint64
 }
 
+// HeaderStatusOffset is the offset of the status field (StatusIncomplete,
+// the codec bits) in the main header: what a writer rewrites last.
+const HeaderStatusOffset = 424
+
 func (h *Header) marshal() []byte {
 	b := make([]byte, headerSize)
 	le := binary.LittleEndian
@@ -177,7 +181,7 @@ func (h *Header) marshal() []byte {
 	}
 	le.PutUint64(b[408:], uint64(h.TimestampSec))
 	le.PutUint64(b[416:], uint64(h.TimestampUsec))
-	le.PutUint32(b[424:], h.Status)
+	le.PutUint32(b[HeaderStatusOffset:], h.Status)
 	le.PutUint32(b[428:], uint32(h.BlockSize))
 	le.PutUint32(b[432:], uint32(h.SubHdrSize))
 	le.PutUint32(b[436:], h.BitmapBlocks)
@@ -197,7 +201,7 @@ func unmarshalHeader(b []byte) Header {
 		Version:        int32(le.Uint32(b[8:])),
 		TimestampSec:   int64(le.Uint64(b[408:])),
 		TimestampUsec:  int64(le.Uint64(b[416:])),
-		Status:         le.Uint32(b[424:]),
+		Status:         le.Uint32(b[HeaderStatusOffset:]),
 		BlockSize:      int32(le.Uint32(b[428:])),
 		SubHdrSize:     int32(le.Uint32(b[432:])),
 		BitmapBlocks:   le.Uint32(b[436:]),

@@ -20,12 +20,23 @@ type Core struct {
 	Info *Info
 	// Size is the size of the file the core was read from.
 	Size int64
+	// Truncated is how many bytes of PT_LOAD data lie past the end of the
+	// file (OpenPartial only): a dump whose writing stopped.
+	Truncated uint64
 }
 
 // Open parses the ELF core in r (size bytes long). A malformed or truncated
 // core gives an error wrapping ErrFormat; a failed read, one wrapping the
 // reader's error.
-func Open(r io.ReaderAt, size int64) (*Core, error) {
+func Open(r io.ReaderAt, size int64) (*Core, error) { return open(r, size, false) }
+
+// OpenPartial is Open for a core whose writing may have stopped part-way (a
+// vmcore.incomplete): a PT_LOAD that runs past the end of the file is cut
+// to what the file holds, in p_filesz and p_memsz alike (the missing memory
+// is absent, not zeros), and Core.Truncated counts the bytes cut.
+func OpenPartial(r io.ReaderAt, size int64) (*Core, error) { return open(r, size, true) }
+
+func open(r io.ReaderAt, size int64, partial bool) (*Core, error) {
 	h, ph, err := readHeader(r, size)
 	if err != nil {
 		return nil, err
@@ -35,6 +46,15 @@ func Open(r io.ReaderAt, size int64) (*Core, error) {
 		end := p.Offset + p.Filesz
 		if p.Type != ptLoad && p.Type != ptNote {
 			continue
+		}
+		if partial && p.Type == ptLoad && end >= p.Offset && end > uint64(size) {
+			have := uint64(max(size, 0)) - min(p.Offset, uint64(max(size, 0)))
+			c.Truncated += p.Filesz - have
+			p.Filesz, p.Memsz = have, min(p.Memsz, have)
+			end = p.Offset + p.Filesz
+			if p.Filesz == 0 {
+				continue // nothing of it in the file
+			}
 		}
 		if end < p.Offset || end > uint64(size) {
 			return nil, formatErr("program header %d (type %d): file range [%#x, %#x) outside the file (%d bytes)", i, p.Type, p.Offset, end, size)
