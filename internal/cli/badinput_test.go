@@ -107,9 +107,17 @@ func TestBadDumps(t *testing.T) {
 				t.Errorf("dmesg = %v", err)
 			}
 			if strings.HasPrefix(name, "flat-") {
-				_, _, err := run(t, "reassemble", p, filepath.Join(t.TempDir(), "re"))
+				re := filepath.Join(t.TempDir(), "re")
+				_, _, err := run(t, "reassemble", p, re)
 				if cut && err == nil {
 					t.Errorf("reassemble of a cut stream succeeded")
+				}
+				if _, serr := os.Stat(re); err != nil && serr == nil {
+					// What a cut stream held: never "complete" unless the
+					// stream's final header arrived (only its end record is cut).
+					if out, _, ierr := run(t, "info", "--json", re); ierr == nil && strings.Contains(out, `"complete": true`) && !strings.HasSuffix(name, "-cut-end") {
+						t.Errorf("the reassembled cut stream says complete:\n%s", out)
+					}
 				}
 			}
 			if strings.HasPrefix(name, "elf-") {

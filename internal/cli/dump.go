@@ -171,6 +171,12 @@ func (c Context) reassemble(args []string) error {
 		return fmt.Errorf("reassemble: %w", err)
 	}
 	if err := kdumpfile.Reassemble(r, out); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) && out.Sync() == nil && out.Close() == nil {
+			// A stream cut short (a capture that stopped): keep what it
+			// holds. Its header says incomplete unless the final header
+			// record, written after all the data, arrived.
+			return fmt.Errorf("reassemble: %s: %w; kept what the stream holds in %s (see 'ukdump info %s')", fs.Arg(0), err, fs.Arg(1), fs.Arg(1))
+		}
 		out.Close()
 		os.Remove(fs.Arg(1))
 		return fmt.Errorf("reassemble: %w", err)
