@@ -45,24 +45,19 @@ type Dump struct {
 	// Incomplete says why the dump is not whole; empty when it is.
 	Incomplete []string
 
-	elf    *vmcore.File // FormatELF
-	file   *os.File     // FormatKdump, or the reassembled temporary file
+	in     *vmcore.File // the file at Path
+	tmp    *os.File     // FormatFlat: the reassembled temporary file
 	closed bool
 }
 
 // Open opens the dump at path. An error names the format the file's magic
 // announced and the reason its reader gave.
 func Open(path string) (*Dump, error) {
-	f, err := os.Open(path)
+	f, err := vmcore.OpenFile(path) // mmap windows: fast for every format
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	d := &Dump{Path: path, Size: fi.Size()}
+	d := &Dump{Path: path, Size: f.Size(), in: f}
 	var magic [16]byte
 	n, err := f.ReadAt(magic[:], 0)
 	if n < len(magic) && !errors.Is(err, io.EOF) {
@@ -71,20 +66,15 @@ func Open(path string) (*Dump, error) {
 	}
 	switch m := magic[:n]; {
 	case n == 0:
-		f.Close()
-		return nil, fmt.Errorf("%s: empty file (0 bytes): not a dump (a capture that stopped before writing anything?)", path)
+		err = fmt.Errorf("%s: empty file (0 bytes): not a dump (a capture that stopped before writing anything?)", path)
 	case hasPrefix(m, "\x7fELF"):
-		f.Close()
 		err = d.openELF()
 	case hasPrefix(m, kdumpfile.Signature) || hasPrefix(m, "DISKDUMP"):
-		d.file = f
-		err = d.openKdump(FormatKdump)
+		err = d.openKdump(FormatKdump, f)
 	case hasPrefix(m, "makedumpfile"):
-		defer f.Close()
-		err = d.openFlat(f)
+		err = d.openFlat()
 	default:
-		f.Close()
-		return nil, fmt.Errorf("%s: not a dump: it starts with %q (want an ELF core, a kdump-compressed file or a flattened dump)", path, m)
+		err = fmt.Errorf("%s: not a dump: it starts with %q (want an ELF core, a kdump-compressed file or a flattened dump)", path, m)
 	}
 	if err != nil {
 		d.Close()
@@ -97,12 +87,7 @@ func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:l
 
 func (d *Dump) openELF() error {
 	d.Format = FormatELF
-	f, err := vmcore.OpenFile(d.Path)
-	if err != nil {
-		return err
-	}
-	d.elf = f
-	c, err := vmcore.OpenPartial(f, f.Size())
+	c, err := vmcore.OpenPartial(d.in, d.Size)
 	if err != nil {
 		return fmt.Errorf("%s: ELF core: %w", d.Path, err)
 	}
@@ -116,9 +101,9 @@ func (d *Dump) openELF() error {
 	return nil
 }
 
-func (d *Dump) openKdump(format string) error {
+func (d *Dump) openKdump(format string, r io.ReaderAt) error {
 	d.Format = format
-	kf, err := kdumpfile.Open(d.file)
+	kf, err := kdumpfile.Open(r)
 	if err != nil {
 		return fmt.Errorf("%s: kdump-compressed file: %w", d.Path, err)
 	}
@@ -141,14 +126,14 @@ func (d *Dump) openKdump(format string) error {
 // openFlat reassembles a flattened stream into a temporary file, which is
 // removed when closed. A stream cut before its end record is reassembled
 // as far as it goes.
-func (d *Dump) openFlat(in *os.File) error {
+func (d *Dump) openFlat() error {
 	tmp, err := os.CreateTemp("", "ukdump-reassembled-*")
 	if err != nil {
 		return fmt.Errorf("%s: reassemble the flattened dump: %w", d.Path, err)
 	}
 	os.Remove(tmp.Name()) // gone when closed
-	d.file = tmp
-	err = kdumpfile.Reassemble(in, tmp)
+	d.tmp = tmp
+	err = kdumpfile.Reassemble(io.NewSectionReader(d.in, 0, d.Size), tmp)
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		d.Incomplete = append(d.Incomplete, fmt.Sprintf("the flattened stream ends before its end record: %v", err))
@@ -157,7 +142,7 @@ func (d *Dump) openFlat(in *os.File) error {
 	}
 	cut := d.Incomplete
 	d.Incomplete = nil
-	if err := d.openKdump(FormatFlat); err != nil {
+	if err := d.openKdump(FormatFlat, tmp); err != nil {
 		if len(cut) > 0 {
 			return fmt.Errorf("%s: flattened dump cut short (%s), and what it holds is no readable kdump file: %w", d.Path, cut[0], err)
 		}
@@ -208,7 +193,7 @@ func (d *Dump) Kernel() (*dumpmem.Kernel, error) {
 	var k *dumpmem.Kernel
 	var err error
 	if d.Core != nil {
-		k, err = dumpmem.NewKernel(dumpmem.FromELF(d.elf, d.Core), info, d.Core.Loads)
+		k, err = dumpmem.NewKernel(dumpmem.FromELF(d.in, d.Core), info, d.Core.Loads)
 	} else {
 		k, err = dumpmem.NewKernel(dumpmem.FromKdump(d.Kdump), info, nil)
 	}
@@ -228,12 +213,10 @@ func (d *Dump) Close() error {
 	if d.Kdump != nil {
 		errs = append(errs, d.Kdump.Close())
 	}
-	if d.elf != nil {
-		errs = append(errs, d.elf.Close())
+	if d.tmp != nil {
+		errs = append(errs, d.tmp.Close())
 	}
-	if d.file != nil {
-		errs = append(errs, d.file.Close())
-	}
+	errs = append(errs, d.in.Close())
 	return errors.Join(errs...)
 }
 
