@@ -74,10 +74,25 @@ demo: deps all $(OUT)/stage1-init
 bench: deps all $(OUT)/stage1-init
 	bash scripts/bench.sh
 
+# make fuzz: every fuzz target of the tree (the packages with a func Fuzz, the
+# names from go test -list), FUZZTIME each, then the list of those that failed.
+# A failing input is written to the package's testdata/fuzz/FuzzXxx/: fix the
+# bug and commit the input, go test runs it from then on. FUZZMINIMIZE bounds
+# the shrinking of each new input (go test's 60s default spends a short run
+# shrinking our multi-KB seeds: 23 execs in 15s, against 320000 at 1000x);
+# FUZZMINIMIZE=60s shrinks a failing input further.
+FUZZTIME ?= 30s
+FUZZMINIMIZE ?= 1000x
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzOpen -fuzztime 30s ./internal/vmcore/
-	$(GO) test -run XXX -fuzz FuzzParseInfo -fuzztime 30s ./internal/vmcore/
-	$(GO) test -run XXX -fuzz FuzzProbe -fuzztime 30s ./internal/blkid/
+	@failed=; \
+	for pkg in $$(grep -rl --include='*_test.go' --exclude-dir=out --exclude-dir=.git '^func Fuzz' . | xargs -r -n1 dirname | sort -u); do \
+		fns=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$fns"; failed="$$failed $$pkg(build)"; continue; }; \
+		for fn in $$(echo "$$fns" | grep '^Fuzz'); do \
+			echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || failed="$$failed $$pkg:$$fn"; \
+		done; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(OUT)

@@ -237,14 +237,20 @@ func FuzzOpen(f *testing.F) {
 	f.Add(b)
 	f.Add(b[:200])
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A bytes.Reader does not fail: every error is about the data.
 		c, err := vmcore.Open(bytes.NewReader(data), int64(len(data)))
+		if err != nil && !errors.Is(err, vmcore.ErrFormat) {
+			t.Fatalf("Open = %v, want an ErrFormat", err)
+		}
 		if err == nil {
 			c.CPUs()
 			c.MemoryBytes()
 		}
 		if err == nil {
 			// The same bytes as oldmem with the header at 0 must not panic either.
-			vmcore.OpenOldmem(bytes.NewReader(data), 0)
+			if _, _, err := vmcore.OpenOldmem(bytes.NewReader(data), 0); err != nil && !errors.Is(err, vmcore.ErrFormat) {
+				t.Fatalf("OpenOldmem = %v, want an ErrFormat", err)
+			}
 		}
 	})
 }
