@@ -55,7 +55,9 @@ unit: deps
 # disk, over sftp to the test's own sshd, and to the disk after an sftp
 # target with nothing listening failed (disk and network in one image need
 # crashkernel=112M: ukdump load refuses 96M for it); a 6.12 kernel's crash captured by
-# 6.12, and by a 6.1 capture kernel.
+# 6.12, and by a 6.1 capture kernel. Then two faults: a capture killed mid-write
+# (kdump and ELF: the file left is vmcore.incomplete, marked incomplete), and a
+# disk too small for the dump (ENOSPC, the next target, the failure action).
 e2e: deps all $(OUT)/stage1-init
 	FORMAT=elf bash scripts/e2e-qemu.sh
 	FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-kdump bash scripts/e2e-qemu.sh
@@ -64,6 +66,9 @@ e2e: deps all $(OUT)/stage1-init
 	KERNEL=6.12 CRASHKERNEL=128M FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-612 bash scripts/e2e-qemu.sh
 	KERNEL=6.12 CRASHKERNEL=128M FORMAT=elf OUTDIR=$(OUT)/e2e-612elf bash scripts/e2e-qemu.sh
 	KERNEL=6.12 CAPTURE_KERNEL=6.1 CRASHKERNEL=128M FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-612x bash scripts/e2e-qemu.sh
+	SCENARIO=kill FORMAT=kdump COMPRESS=zlib OUTDIR=$(OUT)/e2e-kill bash scripts/e2e-qemu.sh
+	SCENARIO=kill FORMAT=elf OUTDIR=$(OUT)/e2e-killelf bash scripts/e2e-qemu.sh
+	SCENARIO=enospc FORMAT=kdump OUTDIR=$(OUT)/e2e-enospc bash scripts/e2e-qemu.sh
 
 interop:
 	$(GO) test -count=1 -tags interop ./integration/interop/ ./internal/dumpmem/

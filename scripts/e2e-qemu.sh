@@ -17,10 +17,28 @@
 # TIMEOUT (seconds per run, default 600), OUTDIR (default out/e2e), QEMU_CPU (default max),
 # FILL (MiB of mixed content stage 1 writes to memory before the crash),
 # FORCE=1 (ukdump load --force: to find the crashkernel= floor).
+#
+# SCENARIO=save (default) expects the dump saved. Two fault scenarios check
+# what a capture that cannot finish leaves behind:
+# SCENARIO=kill: the capture dies abruptly (as if OOM-killed) once the dump
+# file has received KILL_AFTER bytes (default 10 MiB, well inside the ~30 MB
+# -d 31 zlib dump of a 1 GiB guest), after syncing them: the test-only word
+# ukdump.e2e.kill_after= on stage 1's command line reaches the capture kernel's
+# (ukdump load keeps ukdump.* words). The disk must hold vmcore.incomplete and
+# no vmcore, marked incomplete (kdump header status; ELF e_flags bit 0), and
+# crash must still open it.
+# SCENARIO=enospc: the disk (DISK_SIZE, default 96M) is far smaller than the
+# dump (kdump with COMPRESS=none and exclude none: ~1 GiB), retention.min_free
+# is 0 so the capture starts: it must fail with "no space left on device",
+# leave vmcore.incomplete marked incomplete and a manifest saying so, try the
+# second target (a disk that is not there), and take the failure action
+# (poweroff).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=${TARGET:-disk}
+SCENARIO=${SCENARIO:-save}
+KILL_AFTER=${KILL_AFTER:-10485760}
 FORMAT=${FORMAT:-elf}
 COMPRESS=${COMPRESS:-zlib}
 MEM=${MEM:-1G}
@@ -44,7 +62,7 @@ kver=${kernel#/boot/vmlinuz-}
 ckernel=$(newest "${CAPTURE_KERNEL:-${KERNEL:-6.1}}")
 [ -n "$ckernel" ] || die "no /boot/vmlinuz-${CAPTURE_KERNEL}.*-amd64: run scripts/deps.sh"
 ckver=${ckernel#/boot/vmlinuz-}
-for t in qemu-system-x86_64 debugfs mkfs.ext4 makedumpfile crash readelf cpio unshare; do
+for t in qemu-system-x86_64 debugfs e2fsck mkfs.ext4 makedumpfile crash readelf cpio unshare; do
   command -v "$t" >/dev/null || die "$t is missing: run scripts/deps.sh"
 done
 
@@ -52,6 +70,11 @@ done
 if [ "$FORMAT" = elf ]; then
   collect='format = "elf"
 exclude = ["none"]'
+elif [ "$SCENARIO" = enospc ]; then
+  COMPRESS=none
+  collect='format = "kdump"
+compression = "none"
+exclude = ["none"]' # ~1 GiB, whatever the guest does
 else
   collect="format = \"$FORMAT\"
 compression = \"$COMPRESS\"" # and the default exclusion: -d 31
@@ -96,6 +119,23 @@ case $TARGET in
 $disk_target" ;;
   *) die "TARGET=$TARGET: want disk, sftp or fallback" ;;
 esac
+failure=reboot retention= s1_append= disk_size=4G
+case $SCENARIO in
+  save) ;;
+  kill) s1_append=" ukdump.e2e.kill_after=$KILL_AFTER" ;;
+  enospc)
+    [ "$TARGET" = disk ] || die "SCENARIO=enospc needs TARGET=disk"
+    [ "$FORMAT" = kdump ] || die "SCENARIO=enospc needs FORMAT=kdump (an ELF core is refused by the free-space check first)"
+    disk_size=${DISK_SIZE:-96M}
+    targets="$targets
+[[target]]
+device = \"LABEL=nothere\"
+wait_device = \"2s\""
+    failure=poweroff
+    retention='[retention]
+min_free = "0"' ;;
+  *) die "SCENARIO=$SCENARIO: want save, kill or enospc" ;;
+esac
 cat > "$OUTDIR/ukdump.toml" <<TOML
 [collect]
 $collect
@@ -104,8 +144,10 @@ $targets
 
 [action]
 final = "reboot"
-failure = "reboot"
+failure = "$failure"
 deadline = "10m"
+
+$retention
 TOML
 SOURCE_DATE_EPOCH=0 out/ukdump build -c "$OUTDIR/ukdump.toml" -o "$OUTDIR/capture.img" --kver "$ckver" | tee "$OUTDIR/build.txt"
 
@@ -118,14 +160,46 @@ cp "$ckernel" "$s1/boot/vmlinuz"
 cp "$OUTDIR/capture.img" "$s1/capture.img"
 (cd "$s1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$OUTDIR/stage1.cpio"
 
+# check_partial DIR: the checks of a dump that could not be finished (the
+# fault scenarios): no vmcore, a vmcore.incomplete that says it is
+# incomplete and that crash still opens.
+check_partial() {
+  local d=$1
+  if debugfs -R "stat /var/crash/$dirname/vmcore" "$disk" 2>/dev/null | grep -q '^Inode:'; then
+    problems+=("/var/crash/$dirname/vmcore exists: the unfinished dump was renamed")
+  fi
+  [ -s "$d/vmcore.incomplete" ] || return 0
+  out/ukdump info --json "$d/vmcore.incomplete" > "$d/info.json" 2> "$d/info.err" || true
+  grep -q "\"format\": \"$FORMAT\"" "$d/info.json" || problems+=("ukdump info does not see a $FORMAT file ($d/info.json)")
+  grep -q '"complete": false' "$d/info.json" || problems+=("ukdump info does not say the dump is incomplete ($d/info.json)")
+  if [ "$FORMAT" = kdump ]; then # disk_dump_header.status, at 424
+    st=$(od -An -tu4 -j 424 -N 4 "$d/vmcore.incomplete" | tr -d ' ')
+    [ $((${st:-0} & 8)) -ne 0 ] || problems+=("the kdump header's status is ${st:-?}, without DUMP_DH_COMPRESSED_INCOMPLETE (8)")
+  else
+    readelf -h "$d/vmcore.incomplete" > "$d/readelf.txt" 2>&1 || true
+    grep -q 'Flags: *0x1$' "$d/readelf.txt" || problems+=("the ELF header's e_flags is not 0x1 (incomplete) ($d/readelf.txt)")
+  fi
+  rel=$(crash --osrelease "$d/vmcore.incomplete" 2>&1 | tail -n1)
+  [ "$rel" = "$kver" ] || problems+=("crash --osrelease on vmcore.incomplete printed '$rel', want $kver")
+  if [ "$SCENARIO" = enospc ]; then
+    grep -q '"complete": false' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json does not say \"complete\": false")
+    grep -q '"file": "vmcore.incomplete"' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json does not name vmcore.incomplete")
+    grep -q '"error": ".*no space left on device' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json's error is not 'no space left on device'")
+    # The capture writes its side files into whatever the failed write left
+    # free: manifest.json has fitted so far, ukdump.log does not.
+    debugfs -R "dump /var/crash/$dirname/ukdump.log $d/ukdump.log" "$disk" >/dev/null 2>&1 || true
+    [ -s "$d/ukdump.log" ] || say "run $run: note: ukdump.log is empty or missing: no room left on the full disk"
+  fi
+}
+
 pass=0 fail=0
 for run in $(seq 1 "$RUNS"); do
   disk="$OUTDIR/disk.img"
   rm -f "$disk"
-  truncate -s 4G "$disk"
+  truncate -s "$disk_size" "$disk"
   mkfs.ext4 -q -F -L crashdump "$disk"
   log="$OUTDIR/serial-$run.log"
-  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver (capture kernel $ckver), format $FORMAT"
+  say "run $run/$RUNS: $MEM guest, crashkernel=$CRASHKERNEL, kernel $kver (capture kernel $ckver), format $FORMAT, scenario $SCENARIO"
   rm -rf "${sshdir:?}/crash" && mkdir -p "$sshdir/crash"
   nic="-nic none"
   [ "$TARGET" = disk ] || nic="-nic user,model=virtio-net-pci"
@@ -133,26 +207,50 @@ for run in $(seq 1 "$RUNS"); do
   # reaches only that namespace's loopback (10.0.2.2 is its 127.0.0.1), where
   # the test's sshd listens. Each console line gets the host's clock, to time
   # panic → saved.
-  export kernel disk log nic MEM CRASHKERNEL QEMU_CPU FILL FORCE OUTDIR TARGET sshdir
+  export kernel disk log nic MEM CRASHKERNEL QEMU_CPU FILL FORCE OUTDIR TARGET sshdir s1_append
   timeout --foreground "$TIMEOUT" unshare -n bash -c '
     ip link set lo up
     if [ "$TARGET" != disk ]; then /usr/sbin/sshd -f "$sshdir/sshd_config" -E "$sshdir/sshd.log"; fi
     qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" -m "$MEM" -smp 1 -no-reboot \
       -display none -monitor none -serial stdio $nic \
       -kernel "$kernel" -initrd "$OUTDIR/stage1.cpio" \
-      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6${FILL:+ ukdump.e2e.fill=$FILL}${FORCE:+ ukdump.e2e.force=1}" \
+      -append "console=ttyS0 crashkernel=$CRASHKERNEL panic=-1 loglevel=6${FILL:+ ukdump.e2e.fill=$FILL}${FORCE:+ ukdump.e2e.force=1}$s1_append" \
       -drive "file=$disk,format=raw,if=virtio" </dev/null 2>&1
     [ -f "$sshdir/sshd.pid" ] && kill "$(cat "$sshdir/sshd.pid")" 2>/dev/null
     true' |
     while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"; done > "$log" || true
 
   problems=()
-  grep -q 'ukdump: result=saved' "$log" || problems+=("no 'ukdump: result=saved' line on the console ($log)")
+  files="vmcore vmcore-dmesg.txt manifest.json ukdump.log"
+  case $SCENARIO in
+    save) grep -q 'ukdump: result=saved' "$log" || problems+=("no 'ukdump: result=saved' line on the console ($log)") ;;
+    kill)
+      files="vmcore.incomplete vmcore-dmesg.txt"
+      grep -q "ukdump: ukdump.e2e.kill_after: $KILL_AFTER bytes written; dying now" "$log" ||
+        problems+=("the capture did not die after $KILL_AFTER bytes ($log)")
+      grep -q 'Kernel panic - not syncing: Attempted to kill init' "$log" || problems+=("no 'Attempted to kill init' panic ($log)")
+      if grep -q 'ukdump: result=' "$log"; then problems+=("the killed capture printed a result line ($log)"); fi ;;
+    enospc)
+      # (not ukdump.log: written last, it finds the disk full; see below)
+      files="vmcore.incomplete vmcore-dmesg.txt manifest.json"
+      grep -q 'ukdump: target 0 failed: .*no space left on device' "$log" ||
+        problems+=("no 'target 0 failed: … no space left on device' on the console ($log)")
+      grep -q 'ukdump: target 1 failed' "$log" || problems+=("the second target was not tried ($log)")
+      grep -q 'ukdump: result=failed .*action=poweroff' "$log" ||
+        problems+=("no final 'ukdump: result=failed … action=poweroff' line ($log)") ;;
+  esac
   if [ "$TARGET" = fallback ]; then
     grep -q 'ukdump: target 0 failed' "$log" || problems+=("the unreachable sftp target did not fail first ($log)")
   fi
   d="$OUTDIR/dump"
   rm -rf "$d" && mkdir -p "$d"
+  if [ "$SCENARIO" = kill ]; then
+    # The capture died with the disk mounted: what it synced is in the
+    # journal. Replay it, as the next mount would (debugfs does not).
+    rc=0
+    e2fsck -E journal_only -p "$disk" > "$OUTDIR/e2fsck.txt" 2>&1 || rc=$?
+    [ "$rc" -le 1 ] || problems+=("e2fsck -E journal_only failed with status $rc ($OUTDIR/e2fsck.txt)")
+  fi
   if [ "$TARGET" = sftp ]; then
     where="the sftp server's $sshdir/crash"
     dirname=$(ls "$sshdir/crash" | grep -E -- '-[0-9]+T[0-9]+Z' | head -n1 || true)
@@ -163,7 +261,7 @@ for run in $(seq 1 "$RUNS"); do
   if [ -z "$dirname" ]; then
     problems+=("no dump directory in $where")
   else
-    for f in vmcore vmcore-dmesg.txt manifest.json ukdump.log; do
+    for f in $files; do
       if [ "$TARGET" = sftp ]; then
         cp "$sshdir/crash/$dirname/$f" "$d/$f" 2>/dev/null || true
       else
@@ -171,7 +269,9 @@ for run in $(seq 1 "$RUNS"); do
       fi
       [ -s "$d/$f" ] || problems+=("$f missing from $where/$dirname")
     done
-    if [ -s "$d/vmcore" ] && [ -s "$d/manifest.json" ]; then
+    if [ "$SCENARIO" != save ]; then
+      check_partial "$d"
+    elif [ -s "$d/vmcore" ] && [ -s "$d/manifest.json" ]; then
       want=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$d/manifest.json")
       got=$(sha256sum "$d/vmcore" | cut -d' ' -f1)
       [ "$want" = "$got" ] || problems+=("sha256 mismatch: manifest $want, vmcore $got")
@@ -200,7 +300,10 @@ for run in $(seq 1 "$RUNS"); do
   fi
   t_crash=$(grep -m1 'sysrq: Trigger a crash' "$log" | cut -d' ' -f1 || true)
   t_saved=$(grep -m1 'ukdump: result=saved' "$log" | cut -d' ' -f1 || true)
-  if [ ${#problems[@]} -eq 0 ]; then
+  if [ ${#problems[@]} -eq 0 ] && [ "$SCENARIO" != save ]; then
+    pass=$((pass + 1))
+    say "run $run: PASS: $SCENARIO: vmcore.incomplete $(stat -c %s "$d/vmcore.incomplete") bytes, marked incomplete, read by crash ($FORMAT)"
+  elif [ ${#problems[@]} -eq 0 ]; then
     pass=$((pass + 1))
     secs=$(awk -v a="$t_crash" -v b="$t_saved" 'BEGIN { if (a && b) printf "%.1f", b - a; else print "?" }')
     rate=$(sed -n 's/.*"mb_per_second": \([0-9.]*\).*/\1/p' "$OUTDIR/dump/manifest.json")

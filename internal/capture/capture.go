@@ -631,6 +631,7 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 	if err != nil {
 		return collect.Result{}, fmt.Errorf("create %s: %w", inc, err)
 	}
+	f = c.e2eHooks(f) // test-only fault injection (e2e.go); f itself unless asked for
 	var last time.Time
 	level, _ := c.cfg.Collect.Level() // validated with the config
 	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
