@@ -181,14 +181,17 @@ check_partial() {
   fi
   rel=$(crash --osrelease "$d/vmcore.incomplete" 2>&1 | tail -n1)
   [ "$rel" = "$kver" ] || problems+=("crash --osrelease on vmcore.incomplete printed '$rel', want $kver")
+  # The capture wrote manifest.json and ukdump.log before the dump (padded,
+  # to keep their room): killed, they say it stopped; out of space, they are
+  # replaced with what happened.
+  grep -q '"complete": false' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json does not say \"complete\": false")
+  grep -q '"file": "vmcore.incomplete"' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json does not name vmcore.incomplete")
+  grep -q 'saving to ' "$d/ukdump.log" 2>/dev/null || problems+=("ukdump.log does not hold the capture's log")
   if [ "$SCENARIO" = enospc ]; then
-    grep -q '"complete": false' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json does not say \"complete\": false")
-    grep -q '"file": "vmcore.incomplete"' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json does not name vmcore.incomplete")
     grep -q '"error": ".*no space left on device' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json's error is not 'no space left on device'")
-    # The capture writes its side files into whatever the failed write left
-    # free: manifest.json has fitted so far, ukdump.log does not.
-    debugfs -R "dump /var/crash/$dirname/ukdump.log $d/ukdump.log" "$disk" >/dev/null 2>&1 || true
-    [ -s "$d/ukdump.log" ] || say "run $run: note: ukdump.log is empty or missing: no room left on the full disk"
+    grep -q 'copy failed after' "$d/ukdump.log" 2>/dev/null || problems+=("ukdump.log does not say the copy failed")
+  else
+    grep -q '"error": "the capture stopped while writing the dump' "$d/manifest.json" 2>/dev/null || problems+=("manifest.json of the killed capture does not say it stopped mid-dump")
   fi
 }
 
@@ -225,14 +228,13 @@ for run in $(seq 1 "$RUNS"); do
   case $SCENARIO in
     save) grep -q 'ukdump: result=saved' "$log" || problems+=("no 'ukdump: result=saved' line on the console ($log)") ;;
     kill)
-      files="vmcore.incomplete vmcore-dmesg.txt"
+      files="vmcore.incomplete vmcore-dmesg.txt manifest.json ukdump.log"
       grep -q "ukdump: ukdump.e2e.kill_after: $KILL_AFTER bytes written; dying now" "$log" ||
         problems+=("the capture did not die after $KILL_AFTER bytes ($log)")
       grep -q 'Kernel panic - not syncing: Attempted to kill init' "$log" || problems+=("no 'Attempted to kill init' panic ($log)")
       if grep -q 'ukdump: result=' "$log"; then problems+=("the killed capture printed a result line ($log)"); fi ;;
     enospc)
-      # (not ukdump.log: written last, it finds the disk full; see below)
-      files="vmcore.incomplete vmcore-dmesg.txt manifest.json"
+      files="vmcore.incomplete vmcore-dmesg.txt manifest.json ukdump.log"
       grep -q 'ukdump: target 0 failed: .*no space left on device' "$log" ||
         problems+=("no 'target 0 failed: … no space left on device' on the console ($log)")
       grep -q 'ukdump: target 1 failed' "$log" || problems+=("the second target was not tried ($log)")

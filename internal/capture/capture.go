@@ -593,6 +593,7 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 		}
 	}
 
+	c.reserveSideFiles(d, name, m)
 	res, cerr := c.copy(ctx, d, name, src, format)
 	m.Format, m.Compression, m.DumpLevel, m.Pages = res.Format, res.Codec, res.DumpLevel, res.Pages
 	m.Warnings = append(m.Warnings, res.Warnings...)
@@ -695,6 +696,41 @@ func (c *capture) writeDmesg(d target.Dir, name string, src *source) error {
 	}
 	c.log.Printf("wrote %s (%d bytes of the crashed kernel's log)", p, len(c.dmesg))
 	return nil
+}
+
+// Room kept for the side files while the dump is written: a dump that fills
+// the disk must still leave a manifest and a log saying so.
+const (
+	manifestReserve = 64 << 10
+	logReserve      = 256 << 10
+)
+
+// reserveSideFiles writes manifest.json and ukdump.log before the dump,
+// padded with white space to hold their blocks: if the capture dies
+// mid-dump they say so (the manifest: complete false, the log: up to then),
+// and if the dump fills the disk, writeSideFiles replaces them in the room
+// they keep.
+func (c *capture) reserveSideFiles(d target.Dir, name string, m Manifest) {
+	m.File, m.Complete = "vmcore.incomplete", false
+	m.Error = "the capture stopped while writing the dump (killed, out of memory, or power lost): vmcore.incomplete holds what it wrote"
+	mj, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		c.log.Printf("warning: manifest: %v", err)
+		return
+	}
+	pad := func(b []byte, n int) []byte { // JSON and a log both end in blanks
+		if len(b) < n-1 {
+			b = append(b, bytes.Repeat([]byte(" "), n-1-len(b))...)
+		}
+		return append(b, '\n')
+	}
+	if err := errors.Join(
+		writeFile(d, name+"/manifest.json", pad(mj, manifestReserve)),
+		writeFile(d, name+"/ukdump.log", pad(c.log.Bytes(), logReserve)),
+		d.SyncDir(name),
+	); err != nil {
+		c.log.Printf("warning: reserving room for the side files: %v", err)
+	}
 }
 
 func (c *capture) writeSideFiles(d target.Dir, name string, m Manifest) error {

@@ -399,6 +399,7 @@ func TestCapturePanicInSetup(t *testing.T) {
 type failingTarget struct {
 	dir   string
 	limit int
+	seen  func(dir string)
 }
 
 func (f *failingTarget) String() string { return "failing " + f.dir }
@@ -407,12 +408,13 @@ func (f *failingTarget) Open(context.Context) (target.Dir, error) {
 	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		return nil, err
 	}
-	return failingDir{target.LocalDir(f.dir), f.limit}, nil
+	return failingDir{target.LocalDir(f.dir), f.limit, f.seen}, nil
 }
 
 type failingDir struct {
 	target.Dir
 	limit int
+	seen  func(dir string) // the dump directory, when the dump starts
 }
 
 func (d failingDir) Free() (int64, error) { return 1 << 40, nil }
@@ -422,15 +424,21 @@ func (d failingDir) Create(name string) (target.File, error) {
 	if err != nil || !strings.HasSuffix(name, "/vmcore.incomplete") {
 		return f, err
 	}
-	return &failingFile{File: f, left: d.limit}, nil
+	dir := strings.TrimSuffix(name, "/vmcore.incomplete")
+	return &failingFile{File: f, left: d.limit, onFirst: func() { d.seen(dir) }}, nil
 }
 
 type failingFile struct {
 	target.File
-	left int
+	left    int
+	onFirst func() // called at the first write
 }
 
 func (f *failingFile) Write(p []byte) (int, error) {
+	if f.onFirst != nil {
+		f.onFirst()
+		f.onFirst = nil
+	}
 	if len(p) > f.left {
 		n, _ := f.File.Write(p[:f.left])
 		f.left = 0
@@ -450,7 +458,18 @@ func TestCaptureFirstTargetFailsHalfway(t *testing.T) {
 	first := filepath.Join(r.dir, "first")
 	env.NewTarget = func(i int, tc config.Target) target.Target {
 		if i == 0 {
-			return &failingTarget{dir: first, limit: len(r.vmcore) / 2}
+			return &failingTarget{dir: first, limit: len(r.vmcore) / 2, seen: func(dir string) {
+				// As the dump starts, a manifest and a log already say
+				// it is under way: a capture killed now leaves them.
+				var m capture.Manifest
+				mj, err := os.ReadFile(filepath.Join(first, dir, "manifest.json"))
+				if err != nil || json.Unmarshal(mj, &m) != nil || m.Complete || !strings.Contains(m.Error, "stopped while writing") || len(mj) < 64<<10 {
+					t.Errorf("manifest.json before the dump (%d bytes, %v): %+v; want one saying it is under way, padded to 64 KiB", len(mj), err, m)
+				}
+				if log, err := os.ReadFile(filepath.Join(first, dir, "ukdump.log")); err != nil || !bytes.Contains(log, []byte("saving to")) {
+					t.Errorf("ukdump.log before the dump: %v", err)
+				}
+			}}
 		}
 		return nil // the disk the config names
 	}

@@ -265,9 +265,13 @@ func (d *Dump) Describe() Description {
 			in.CrashTime = t.UTC().Format(time.RFC3339)
 		}
 	}
-	for _, l := range d.Core.Loads {
+	for _, l := range d.Core.Loads { // cut to the file, if cut
 		in.Dumped += l.Filesz / ps
-		in.Pages += l.Memsz / ps
+	}
+	for _, p := range d.Core.Phdrs { // as the header says
+		if p.Type == 1 { // PT_LOAD
+			in.Pages += p.Memsz / ps
+		}
 	}
 	return in
 }
