@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/memmap"
@@ -307,21 +308,21 @@ func TestMemmap612(t *testing.T) {
 				t.Errorf("memmap.Exclude(level %d) could not read %d struct pages", level, cnt.Unreadable)
 			}
 
-			if level&memmap.ExcludeFree != 0 {
+			if level&dumplevel.Free != 0 {
 				var kept, extra uint64
 				for p := range c.maxPFN {
 					excl := c.present.Get(p) && !got.Get(p)
 					switch {
 					case fl.free.Get(p) && !excl:
 						kept++
-					case !fl.free.Get(p) && excl && level == memmap.ExcludeFree:
+					case !fl.free.Get(p) && excl && level == dumplevel.Free:
 						extra++
 					}
 				}
 				if kept != 0 || extra != 0 {
 					t.Errorf("level %d: %d free-listed pfns kept, %d pfns not on a free list excluded", level, kept, extra)
 				}
-				if level == memmap.ExcludeFree && cnt.Free != fl.pages {
+				if level == dumplevel.Free && cnt.Free != fl.pages {
 					t.Errorf("Counts.Free = %d; the free lists hold %d pages", cnt.Free, fl.pages)
 				}
 			}
@@ -337,7 +338,7 @@ func TestMemmap612(t *testing.T) {
 					t.Fatalf("reading the struct page of pfn %#x: %v", p, err)
 				}
 				if ours { // makedumpfile dropped it
-					if level&memmap.ExcludeUser != 0 && rp.mapcount == slabType && rp.head&1 == 0 && rp.mapping&1 != 0 {
+					if level&dumplevel.User != 0 && rp.mapcount == slabType && rp.head&1 == 0 && rp.mapping&1 != 0 {
 						slab++
 						continue
 					}
@@ -347,7 +348,7 @@ func TestMemmap612(t *testing.T) {
 					if err == nil && hp.flags&headMask != 0 && p > hpfn && p-hpfn < 1<<(hp.tail1Flags&0xff) &&
 						!got.Get(hpfn) && !md.Get(hpfn) && c.present.Get(hpfn) &&
 						// with only bit 8 of the cache and user bits, the folio must be anonymous
-						(level&(memmap.ExcludeCache|memmap.ExcludeCachePrivate) != 0 || hp.mapping&1 != 0 && hp.mapcount != slabType) {
+						(level&(dumplevel.Cache|dumplevel.CachePrivate) != 0 || hp.mapping&1 != 0 && hp.mapcount != slabType) {
 						tails++
 						continue
 					}
@@ -358,7 +359,7 @@ func TestMemmap612(t *testing.T) {
 			}
 			t.Logf("level %d: differs from makedumpfile 1.7.2 at %d pfns: %d slab pages it takes for anon, %d tail pages of folios whose head both drop, %d unexplained",
 				level, slab+tails+other, slab, tails, other)
-			if level == memmap.ExcludeFree && slab+tails+other != 0 {
+			if level == dumplevel.Free && slab+tails+other != 0 {
 				t.Errorf("level 16: differs from makedumpfile at %d pfns; want none", slab+tails+other)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -27,26 +28,6 @@ const (
 	FormatKdump = "kdump"
 	FormatFlat  = "flat"
 )
-
-// Dump level bits (makedumpfile -d): the page classes left out.
-const (
-	ExcludeZero         = 1
-	ExcludeCache        = 2
-	ExcludeCachePrivate = 4
-	ExcludeUser         = 8
-	ExcludeFree         = 16
-)
-
-// CheckDumpLevel checks that a dump level is one of makedumpfile's (0-31).
-// Bits above 1 need the mem_map walk (internal/memmap), which needs the
-// VMCOREINFO of the crashed kernel: if that is missing at collection time,
-// only zero pages are excluded and Result.Warnings says so.
-func CheckDumpLevel(level int) error {
-	if level < 0 || level > 31 {
-		return fmt.Errorf("collect: dump level %d out of range (0-31: zero 1, cache 2, cache-private 4, user 8, free 16)", level)
-	}
-	return nil
-}
 
 // Options configure a collection. The zero value writes an ELF copy.
 type Options struct {
@@ -154,8 +135,8 @@ func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	if err := CheckDumpLevel(o.DumpLevel); err != nil {
-		return Result{Format: o.Format}, err
+	if err := dumplevel.Check(o.DumpLevel); err != nil {
+		return Result{Format: o.Format}, fmt.Errorf("collect: %w", err)
 	}
 	switch o.Format {
 	case FormatELF:

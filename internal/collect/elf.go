@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
@@ -184,7 +185,7 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 		}
 	}
 	total := int64(res.Pages.Total * ps)
-	if o.DumpLevel&ExcludeZero != 0 {
+	if o.DumpLevel&dumplevel.Zero != 0 {
 		var seen uint64
 		scan := &pipeline{src: src, ranges: restrict(ranges, dumpable), pageSize: ps, chunkPages: o.chunkPages(),
 			workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}

@@ -171,14 +171,6 @@ func TestCollectELFExcludingZero(t *testing.T) {
 	}
 }
 
-func TestCheckDumpLevel(t *testing.T) {
-	for level, ok := range map[int]bool{0: true, 1: true, 2: true, 31: true, 32: false, -1: false} {
-		if err := collect.CheckDumpLevel(level); (err == nil) != ok {
-			t.Errorf("CheckDumpLevel(%d) = %v, want ok %v", level, err, ok)
-		}
-	}
-}
-
 // A core whose VMCOREINFO lacks what the mem_map walk needs is still dumped
 // at dump level 31: the page classes are kept, zero pages excluded, and a
 // warning says so.

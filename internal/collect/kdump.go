@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/memmap"
@@ -170,7 +171,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	pl := &pipeline{
 		src: src, ranges: ranges, pageSize: ps, chunkPages: o.chunkPages(),
 		workers: o.Workers, inflight: 2 * o.Workers,
-		detectZero: o.DumpLevel&ExcludeZero != 0,
+		detectZero: o.DumpLevel&dumplevel.Zero != 0,
 		newProcess: func() (processFunc, error) {
 			c, err := kdumpfile.NewCompressor(kdumpfile.Codec(o.Codec), int(ps))
 			if err != nil {
@@ -231,7 +232,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 // (VMCOREINFO lacks what it needs) every present page is kept and a warning
 // says so: a bigger dump rather than none.
 func excludeClasses(src io.ReaderAt, core *vmcore.Core, level int, maxPFN uint64, present *kdumpfile.Bitmap, res *Result) *kdumpfile.Bitmap {
-	if level&^ExcludeZero == 0 {
+	if level&^dumplevel.Zero == 0 {
 		return present
 	}
 	fail := func(err error) *kdumpfile.Bitmap {

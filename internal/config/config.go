@@ -17,7 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/ukdump/ukdump/internal/blkid"
-	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/dumplevel"
 )
 
 // Config is the whole capture configuration, baked into the image as
@@ -55,13 +55,9 @@ type Collect struct {
 	Dmesg bool `toml:"dmesg"`
 }
 
-// ExcludeClasses names the page classes of makedumpfile's dump level bits.
-// "none" (alone) asks for a full dump.
-var ExcludeClasses = map[string]int{"none": 0, "zero": 1, "cache": 2, "cache-private": 4, "user": 8, "free": 16}
-
 // DefaultDumpLevel leaves out every class makedumpfile can (-d 31, what
 // Debian and RHEL use): zero, cache, cache-private, user and free pages.
-const DefaultDumpLevel = 31
+const DefaultDumpLevel = dumplevel.Default
 
 // Level is the dump level: from Exclude or DumpLevel, else DefaultDumpLevel.
 func (c Collect) Level() (int, error) {
@@ -71,13 +67,9 @@ func (c Collect) Level() (int, error) {
 		}
 		return c.DumpLevel, nil
 	}
-	level := 0
-	for _, e := range c.Exclude {
-		bit, ok := ExcludeClasses[e]
-		if !ok {
-			return 0, fmt.Errorf("unknown page class %q (want zero, cache, cache-private, user, free, or none for a full dump)", e)
-		}
-		level |= bit
+	level, err := dumplevel.FromNames(c.Exclude)
+	if err != nil {
+		return 0, err
 	}
 	if c.DumpLevel != 0 && c.DumpLevel != level {
 		return 0, fmt.Errorf("exclude = %q is dump level %d but dump_level = %d: set one of them", c.Exclude, level, c.DumpLevel)
@@ -329,7 +321,7 @@ func (c *Config) Validate() error {
 	}
 	if level, err := c.Collect.Level(); err != nil {
 		bad("collect.exclude", "%v", err)
-	} else if err := collect.CheckDumpLevel(level); err != nil {
+	} else if err := dumplevel.Check(level); err != nil {
 		bad("collect.exclude", "%v", err)
 	}
 	if len(c.Targets) == 0 {

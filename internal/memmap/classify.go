@@ -3,6 +3,8 @@ package memmap
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/ukdump/ukdump/internal/dumplevel"
 )
 
 // Class is what one struct page says about its page frame, independent of
@@ -142,18 +144,18 @@ func (c Class) Decide(l *Layout, level int, pfn uint64) (Reason, uint64) {
 		n = 1 << c.Order
 	}
 	switch {
-	case level&ExcludeFree != 0 && c.Buddy:
+	case level&dumplevel.Free != 0 && c.Buddy:
 		if c.BuddyOrder >= 64 || (l.MaxOrder > 0 && c.BuddyOrder >= uint64(l.MaxOrder)) {
 			return Keep, 0 // a bogus order: makedumpfile warns and keeps the page
 		}
 		return Free, 1 << c.BuddyOrder
-	case level&ExcludeFree != 0 && c.Unaccepted && l.MaxOrder > 0:
+	case level&dumplevel.Free != 0 && c.Unaccepted && l.MaxOrder > 0:
 		return Unaccepted, 1 << (l.MaxOrder - 1)
-	case level&ExcludeCache != 0 && c.Cache && !c.Private && !c.Anon:
+	case level&dumplevel.Cache != 0 && c.Cache && !c.Private && !c.Anon:
 		return Cache, n
-	case level&ExcludeCachePrivate != 0 && c.Cache && !c.Anon:
+	case level&dumplevel.CachePrivate != 0 && c.Cache && !c.Anon:
 		return CachePrivate, n
-	case level&ExcludeUser != 0 && (c.Anon || c.Hugetlb):
+	case level&dumplevel.User != 0 && (c.Anon || c.Hugetlb):
 		return User, n
 	case c.HWPoison:
 		return HWPoison, n

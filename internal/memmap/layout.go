@@ -13,15 +13,6 @@ import (
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
-// Dump level bits (makedumpfile.h).
-const (
-	ExcludeZero         = 1 << 0 // zero pages: decided when writing, not here
-	ExcludeCache        = 1 << 1 // page cache without private data
-	ExcludeCachePrivate = 1 << 2 // page cache including private data
-	ExcludeUser         = 1 << 3 // anonymous and hugetlbfs pages
-	ExcludeFree         = 1 << 4 // free pages of the buddy allocator
-)
-
 // sectionMapMask clears the flag bits the kernel keeps in the low bits of
 // mem_section.section_mem_map (SECTION_MARKED_PRESENT … SECTION_MAP_LAST_BIT);
 // the encoded pointer has at least 6 free low bits (research 2.2).
