@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
@@ -50,7 +51,7 @@ type elfCore struct {
 	core     *vmcore.Core
 	notes    []byte
 	pageSize int
-	present  *kdumpfile.Bitmap
+	present  *bitmap.Bitmap
 	loads    []vmcore.Phdr // sorted by p_paddr
 }
 
@@ -90,7 +91,7 @@ func openELFAt(t *testing.T, vmcorePath string) *elfCore {
 		maxPFN = max(maxPFN, (p.Paddr+p.Memsz+ps-1)/ps)
 	}
 	// RAM: each PT_LOAD's pfns, both ends rounded down (research 1.4).
-	e.present = kdumpfile.NewBitmap(maxPFN)
+	e.present = bitmap.New(maxPFN)
 	for _, p := range c.Loads {
 		e.present.SetRange(p.Paddr/ps, (p.Paddr+p.Memsz)/ps)
 	}
@@ -142,7 +143,7 @@ func isZero(b []byte) bool {
 // from the PT_LOAD that covers it, detect zero pages (dump level bit 1),
 // compress, write in pfn order. A write error aborts the dump (marking it
 // incomplete) and is returned.
-func (e *elfCore) writeKdump(w io.WriterAt, codec kdumpfile.Codec, level int, dumpable *kdumpfile.Bitmap) (dumpStats, error) {
+func (e *elfCore) writeKdump(w io.WriterAt, codec kdumpfile.Codec, level int, dumpable *bitmap.Bitmap) (dumpStats, error) {
 	start := time.Now()
 	var st dumpStats
 	src, err := vmcore.OpenFile(e.path) // its own mmap window
@@ -197,7 +198,7 @@ func (e *elfCore) writeKdump(w io.WriterAt, codec kdumpfile.Codec, level int, du
 }
 
 // writeKdumpFile writes the dump to a new file at path.
-func (e *elfCore) writeKdumpFile(t *testing.T, path string, codec kdumpfile.Codec, level int, dumpable *kdumpfile.Bitmap) dumpStats {
+func (e *elfCore) writeKdumpFile(t *testing.T, path string, codec kdumpfile.Codec, level int, dumpable *bitmap.Bitmap) dumpStats {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 )
@@ -176,7 +177,7 @@ func TestInterop(t *testing.T) {
 
 	// Refiltering: makedumpfile reads mem_map etc. from our file to exclude
 	// pages at -d 31. The result must be what it makes from its own file.
-	var d31 *kdumpfile.Bitmap
+	var d31 *bitmap.Bitmap
 	t.Run("makedumpfile refilter", func(t *testing.T) {
 		run(t, "makedumpfile", "-c", "-d", "31", ours(kdumpfile.CodecZlib), path("refilt-ours-d31"))
 		run(t, "makedumpfile", "-c", "-d", "31", path("ref-zlib-d1"), path("refilt-ref-d31"))
@@ -209,7 +210,7 @@ func TestInterop(t *testing.T) {
 	t.Run("libkdumpfile", func(t *testing.T) {
 		for _, tt := range []struct {
 			file     string
-			dumpable *kdumpfile.Bitmap
+			dumpable *bitmap.Bitmap
 		}{
 			// Debian's libkdumpfile 0.5.1 links zlib, liblzo2, libsnappy
 			// and libzstd: an independent decoder for every codec.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
@@ -28,7 +29,7 @@ type core612 struct {
 	path    string
 	core    *vmcore.Core
 	k       *dumpmem.Kernel
-	present *kdumpfile.Bitmap
+	present *bitmap.Bitmap
 	maxPFN  uint64
 }
 
@@ -54,7 +55,7 @@ func open612(t *testing.T) *core612 {
 	for _, p := range c.Loads {
 		maxPFN = max(maxPFN, (p.Paddr+p.Memsz+ps-1)/ps)
 	}
-	present := kdumpfile.NewBitmap(maxPFN)
+	present := bitmap.New(maxPFN)
 	for _, p := range c.Loads {
 		present.SetRange(p.Paddr/ps, (p.Paddr+p.Memsz)/ps)
 	}
@@ -92,11 +93,11 @@ func (v *vmcoreinfo) sym(name string) uint64 {
 
 // freeLists is what walking the buddy allocator's free lists found.
 type freeLists struct {
-	free      *kdumpfile.Bitmap // every pfn of every block on a free list
-	blocks    uint64            // list entries
-	pages     uint64            // pfns in free
-	vmStat    uint64            // sum of the zones' vm_stat[NR_FREE_PAGES]
-	badEntry  []string          // entries whose struct page does not say buddy of that order
+	free      *bitmap.Bitmap // every pfn of every block on a free list
+	blocks    uint64         // list entries
+	pages     uint64         // pfns in free
+	vmStat    uint64         // sum of the zones' vm_stat[NR_FREE_PAGES]
+	badEntry  []string       // entries whose struct page does not say buddy of that order
 	zonesSeen int
 }
 
@@ -134,7 +135,7 @@ func walkFreeLists(c *core612) (*freeLists, error) {
 	if len(v.missing) > 0 {
 		return nil, fmt.Errorf("VMCOREINFO lacks %v", v.missing)
 	}
-	fl := &freeLists{free: kdumpfile.NewBitmap(c.maxPFN)}
+	fl := &freeLists{free: bitmap.New(c.maxPFN)}
 	k := c.k
 	for n := range nNodes {
 		pgdat, err := k.ReadU64(nodeData + 8*n)

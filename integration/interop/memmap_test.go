@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/memmap"
@@ -83,7 +84,7 @@ func TestMemmap(t *testing.T) {
 }
 
 // firstDiff returns the first pfn whose bit differs between a and b.
-func firstDiff(a, b *kdumpfile.Bitmap) (uint64, bool) {
+func firstDiff(a, b *bitmap.Bitmap) (uint64, bool) {
 	ab, bb := a.Bytes(), b.Bytes()
 	for i := range max(len(ab), len(bb)) {
 		var x, y byte

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumplevel"
-	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -111,7 +111,7 @@ type elfSeg struct {
 
 // elfSegments splits each PT_LOAD at the excluded runs of at least gap pages.
 // PT_LOADs that are not page-aligned are kept whole.
-func elfSegments(loads []vmcore.Phdr, excluded *kdumpfile.Bitmap, ps, gap uint64) []elfSeg {
+func elfSegments(loads []vmcore.Phdr, excluded *bitmap.Bitmap, ps, gap uint64) []elfSeg {
 	var segs []elfSeg
 	for _, l := range loads {
 		s, e := l.Paddr/ps, (l.Paddr+l.Filesz)/ps
@@ -169,8 +169,8 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 	start := o.Now()
 	ps := pageSize(core)
 	ranges, maxPFN := pageRanges(core, ps)
-	excluded := kdumpfile.NewBitmap(maxPFN)
-	present := kdumpfile.NewBitmap(maxPFN)
+	excluded := bitmap.New(maxPFN)
+	present := bitmap.New(maxPFN)
 	for _, r := range ranges {
 		present.SetRange(r.start, r.end)
 	}

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
@@ -100,7 +101,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	start := o.Now()
 	ps := pageSize(core)
 	ranges, maxPFN := pageRanges(core, ps)
-	present := kdumpfile.NewBitmap(maxPFN)
+	present := bitmap.New(maxPFN)
 	for _, r := range ranges {
 		present.SetRange(r.start, r.end)
 	}
@@ -231,11 +232,11 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 // of level (bits 2-16) found by the mem_map walk. If the walk is impossible
 // (VMCOREINFO lacks what it needs) every present page is kept and a warning
 // says so: a bigger dump rather than none.
-func excludeClasses(src io.ReaderAt, core *vmcore.Core, level int, maxPFN uint64, present *kdumpfile.Bitmap, res *Result) *kdumpfile.Bitmap {
+func excludeClasses(src io.ReaderAt, core *vmcore.Core, level int, maxPFN uint64, present *bitmap.Bitmap, res *Result) *bitmap.Bitmap {
 	if level&^dumplevel.Zero == 0 {
 		return present
 	}
-	fail := func(err error) *kdumpfile.Bitmap {
+	fail := func(err error) *bitmap.Bitmap {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("dump level %d: cannot exclude page classes (%v); keeping those pages", level, err))
 		return present
 	}
@@ -259,7 +260,7 @@ func excludeClasses(src io.ReaderAt, core *vmcore.Core, level int, maxPFN uint64
 
 // restrict cuts page ranges down to the runs of pages set in keep, so that
 // excluded pages are never read.
-func restrict(ranges []pageRange, keep *kdumpfile.Bitmap) []pageRange {
+func restrict(ranges []pageRange, keep *bitmap.Bitmap) []pageRange {
 	var out []pageRange
 	for _, r := range ranges {
 		for pfn := r.start; pfn < r.end; {

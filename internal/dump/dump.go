@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
@@ -153,7 +154,7 @@ func (d *Dump) openFlat() error {
 }
 
 // lastSet is the highest set bit of b.
-func lastSet(b *kdumpfile.Bitmap) (uint64, bool) {
+func lastSet(b *bitmap.Bitmap) (uint64, bool) {
 	bs := b.Bytes()
 	for i := len(bs) - 1; i >= 0; i-- {
 		if c := bs[i]; c != 0 {

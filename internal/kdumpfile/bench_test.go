@@ -2,6 +2,8 @@ package kdumpfile
 
 import (
 	"testing"
+
+	"github.com/ukdump/ukdump/internal/bitmap"
 )
 
 func BenchmarkCompress(b *testing.B) {
@@ -36,7 +38,7 @@ func (discardAt) WriteAt(p []byte, off int64) (int, error) { return len(p), nil 
 // flushes for pages already compressed to a quarter.
 func BenchmarkWritePage(b *testing.B) {
 	const n = 1 << 18 // 1 GiB of 4 KiB pages
-	present := NewBitmap(n)
+	present := bitmap.New(n)
 	present.SetRange(0, n)
 	data := make([]byte, testPageSize/4)
 	b.SetBytes(n * testPageSize)

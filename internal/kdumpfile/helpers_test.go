@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/vmcore"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
@@ -75,7 +76,7 @@ type testCore struct {
 	core    *vmcore.Core
 	im      *vmcore.Image
 	notes   []byte
-	present *Bitmap
+	present *bitmap.Bitmap
 	maxPFN  uint64
 }
 
@@ -137,7 +138,7 @@ func coreFromImage(t testing.TB, im *vmcore.Image) *testCore {
 	for _, p := range c.Loads {
 		tc.maxPFN = max(tc.maxPFN, divUp(p.Paddr+p.Memsz, testPageSize))
 	}
-	tc.present = NewBitmap(tc.maxPFN)
+	tc.present = bitmap.New(tc.maxPFN)
 	for _, p := range c.Loads {
 		tc.present.SetRange(p.Paddr/testPageSize, (p.Paddr+p.Memsz)/testPageSize)
 	}
@@ -175,7 +176,7 @@ func isZero(b []byte) bool {
 
 // writeDump writes the dump of the core's dumpable pages as the collector
 // does, returning the first error (after Abort) or Close's.
-func (tc *testCore) writeDump(t testing.TB, w io.WriterAt, p Params, dumpable *Bitmap) error {
+func (tc *testCore) writeDump(t testing.TB, w io.WriterAt, p Params, dumpable *bitmap.Bitmap) error {
 	t.Helper()
 	p.Notes = tc.notes
 	wr, err := NewWriter(w, p, tc.present, dumpable)

@@ -22,6 +22,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ukdump/ukdump/internal/bitmap"
 )
 
 // Signature is the kdump-compressed file signature ("KDUMP" and 3 spaces).
@@ -305,7 +307,7 @@ type layout struct {
 func computeLayout(blockSize, noteSize, maxMapnr uint64) layout {
 	l := layout{blockSize: blockSize}
 	l.subHdrBlocks = divUp(subHeaderSize+noteSize, blockSize)
-	l.bitmapBytes = divUp(divUp(maxMapnr, 8), blockSize) * blockSize
+	l.bitmapBytes = divUp(bitmap.ByteLen(maxMapnr), blockSize) * blockSize
 	l.bitmap1Off = (1 + l.subHdrBlocks) * blockSize
 	l.bitmap2Off = l.bitmap1Off + l.bitmapBytes
 	l.descOff = l.bitmap2Off + l.bitmapBytes

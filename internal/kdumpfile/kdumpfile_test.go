@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
@@ -20,7 +21,7 @@ var testSegments = [][2]uint64{{0x100000, 0x40000}, {0x200800, 0x20000}, {0x4000
 
 // excludeSome clears every 5th pfn of a copy of present: a stand-in for a
 // dump level that excludes pages.
-func excludeSome(present *Bitmap) *Bitmap {
+func excludeSome(present *bitmap.Bitmap) *bitmap.Bitmap {
 	d := present.Clone()
 	for pfn := uint64(0); pfn < d.Len(); pfn += 5 {
 		d.Clear(pfn)
@@ -199,7 +200,7 @@ func TestHeaderFields(t *testing.T) {
 // TestVMCoreInfoOnly checks a core without a VMCOREINFO note: the writer
 // appends one holding Params.VMCoreInfo and points the sub-header at it.
 func TestVMCoreInfoOnly(t *testing.T) {
-	present := NewBitmap(16)
+	present := bitmap.New(16)
 	present.SetRange(2, 10)
 	info := []byte("OSRELEASE=6.1.0-x\nPAGESIZE=4096\n")
 	var f memFile
@@ -232,7 +233,7 @@ func TestVMCoreInfoOnly(t *testing.T) {
 }
 
 func TestWriterErrors(t *testing.T) {
-	present := NewBitmap(64)
+	present := bitmap.New(64)
 	present.SetRange(8, 40)
 	page := make([]byte, testPageSize)
 	for i := range page {
@@ -293,13 +294,13 @@ func TestWriterErrors(t *testing.T) {
 	})
 
 	t.Run("bad params", func(t *testing.T) {
-		other := NewBitmap(64)
+		other := bitmap.New(64)
 		other.Set(2)
-		small := NewBitmap(32)
+		small := bitmap.New(32)
 		for _, tt := range []struct {
 			name              string
 			p                 Params
-			present, dumpable *Bitmap
+			present, dumpable *bitmap.Bitmap
 			want              string
 		}{
 			{"not a subset", Params{}, present, other, "pfn 0x2 is dumpable but not present"},
@@ -458,7 +459,7 @@ func (d *tornDisk) WriteAt(p []byte, off int64) (int, error) {
 // missing, not as a corrupt page.
 func TestTornDescriptor(t *testing.T) {
 	const n = 16
-	present := NewBitmap(n)
+	present := bitmap.New(n)
 	present.SetRange(0, n)
 	// Block 0 header, block 1 sub-header, blocks 2 and 3 the bitmaps.
 	const descOff = 4 * testPageSize

@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/ukdump/ukdump/internal/bitmap"
 )
 
 // rankStep is the number of pfns per entry of the reader's rank index (as
@@ -20,7 +22,7 @@ type File struct {
 	hdr               Header
 	sub               SubHeader
 	maxPFN            uint64
-	present, dumpable *Bitmap
+	present, dumpable *bitmap.Bitmap
 	notes, info       []byte
 	descOff           int64
 	rank              []uint64 // rank[i]: dumpable pfns below i*rankStep
@@ -99,7 +101,7 @@ func Open(r io.ReaderAt) (*File, error) {
 
 	// Bitmaps: two equal halves; an area too small for two is one bitmap
 	// serving as both (old diskdump, as crash reads it).
-	bitmapLen := divUp(f.maxPFN, 8)
+	bitmapLen := bitmap.ByteLen(f.maxPFN)
 	area := uint64(h.BitmapBlocks) * uint64(bs)
 	half := divUp(bitmapLen, uint64(bs)) * uint64(bs)
 	off1 := (1 + uint64(h.SubHdrSize)) * uint64(bs)
@@ -116,7 +118,7 @@ func Open(r io.ReaderAt) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.present = bitmapFromBytes(b1, f.maxPFN)
+	f.present = bitmap.FromBytes(b1, f.maxPFN)
 	if off2 == off1 {
 		f.dumpable = f.present
 	} else {
@@ -124,7 +126,7 @@ func Open(r io.ReaderAt) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.dumpable = bitmapFromBytes(b2, f.maxPFN)
+		f.dumpable = bitmap.FromBytes(b2, f.maxPFN)
 	}
 
 	if s.OffsetNote != 0 && s.SizeNote != 0 {
@@ -148,7 +150,7 @@ func Open(r io.ReaderAt) (*File, error) {
 	f.rank = make([]uint64, divUp(f.maxPFN, rankStep)+1)
 	for i := 1; i < len(f.rank); i++ {
 		start := uint64(i-1) * rankStep / 8
-		f.rank[i] = f.rank[i-1] + popcount(bm[start:min(start+rankStep/8, uint64(len(bm)))])
+		f.rank[i] = f.rank[i-1] + bitmap.OnesCount(bm[start:min(start+rankStep/8, uint64(len(bm)))])
 	}
 	return f, nil
 }
@@ -193,10 +195,10 @@ func (f *File) PageSize() int { return int(f.hdr.BlockSize) }
 func (f *File) MaxPFN() uint64 { return f.maxPFN }
 
 // Present is the 1st bitmap: the pfns that are RAM.
-func (f *File) Present() *Bitmap { return f.present }
+func (f *File) Present() *bitmap.Bitmap { return f.present }
 
 // Dumpable is the 2nd bitmap: the pfns that are in the dump.
-func (f *File) Dumpable() *Bitmap { return f.dumpable }
+func (f *File) Dumpable() *bitmap.Bitmap { return f.dumpable }
 
 // NumDumpable is the number of pages in the dump (page descriptors).
 func (f *File) NumDumpable() uint64 { return f.rank[len(f.rank)-1] }
@@ -212,9 +214,9 @@ func (f *File) index(pfn uint64) uint64 {
 	bm := f.dumpable.Bytes()
 	i := pfn / rankStep
 	start := i * rankStep / 8
-	n := f.rank[i] + popcount(bm[start:pfn/8])
+	n := f.rank[i] + bitmap.OnesCount(bm[start:pfn/8])
 	if r := pfn & 7; r != 0 {
-		n += popcount([]byte{bm[pfn/8] & (1<<r - 1)})
+		n += bitmap.OnesCount([]byte{bm[pfn/8] & (1<<r - 1)})
 	}
 	return n
 }

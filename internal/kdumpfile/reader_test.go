@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/ukdump/ukdump/internal/bitmap"
 )
 
 // smallDump is a valid dump of a small core, for corrupting.
@@ -117,7 +119,7 @@ func TestReadPageErrors(t *testing.T) {
 func tinyDump(t testing.TB, codec Codec, level int) []byte {
 	t.Helper()
 	const bs = 512
-	present := NewBitmap(24)
+	present := bitmap.New(24)
 	present.SetRange(2, 11)
 	present.SetRange(16, 23)
 	dumpable := present.Clone()

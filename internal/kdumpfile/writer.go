@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ukdump/ukdump/internal/bitmap"
 )
 
 // DefaultBufferSize is the writer's page data cache: data goes to the sink
@@ -135,7 +137,7 @@ type Writer struct {
 	mu       sync.Mutex
 	w        io.WriterAt
 	hdr      Header
-	dumpable *Bitmap
+	dumpable *bitmap.Bitmap
 	pageSize int
 	zeroDesc *PageDesc // the shared zero page's descriptor (dump level bit 1)
 	zeroData []byte    // a compressed zero page, without dump level bit 1
@@ -173,7 +175,7 @@ var ErrOrder = errors.New("page out of order")
 // NewWriter lays out a dump of the pages set in dumpable (a subset of
 // present, the RAM pages) and writes everything before the page
 // descriptors. The sink is not closed by the writer.
-func NewWriter(w io.WriterAt, p Params, present, dumpable *Bitmap) (*Writer, error) {
+func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writer, error) {
 	info := p.VMCoreInfo
 	notes := walkNotes(p.Notes)
 	var infoNote *note
@@ -225,7 +227,7 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *Bitmap) (*Writer, err
 	if present.Len() != p.MaxPFN || dumpable.Len() != p.MaxPFN {
 		return nil, fmt.Errorf("kdumpfile: bitmaps cover %#x and %#x pfns, want max_mapnr %#x", present.Len(), dumpable.Len(), p.MaxPFN)
 	}
-	if pfn, ok := dumpable.isSubsetOf(present); !ok {
+	if pfn, ok := dumpable.SubsetOf(present); !ok {
 		return nil, fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
 	}
 	if p.PhysBase == 0 {

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumpmem"
-	"github.com/ukdump/ukdump/internal/kdumpfile"
 )
 
 // batch is how many struct pages are read at once (makedumpfile's
@@ -56,7 +56,7 @@ func (c Counts) Total() uint64 {
 // present section 512 at a time through k (the vmemmap by page-table walk).
 // A batch of struct pages that cannot be read leaves its frames dumpable;
 // Counts.Unreadable counts them.
-func Exclude(k *dumpmem.Kernel, level int, maxPFN uint64, present *kdumpfile.Bitmap) (*kdumpfile.Bitmap, Counts, error) {
+func Exclude(k *dumpmem.Kernel, level int, maxPFN uint64, present *bitmap.Bitmap) (*bitmap.Bitmap, Counts, error) {
 	var cnt Counts
 	if present.Len() < maxPFN {
 		return nil, cnt, fmt.Errorf("memmap: present bitmap covers %#x pfns, fewer than max pfn %#x", present.Len(), maxPFN)

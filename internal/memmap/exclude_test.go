@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumpmem"
-	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -89,7 +89,7 @@ func TestExclude(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dumpmem.NewKernel() = %v", err)
 	}
-	present := kdumpfile.NewBitmap(maxPFN)
+	present := bitmap.New(maxPFN)
 	present.SetRange(0, maxPFN)
 	present.Clear(5)
 

@@ -1,4 +1,4 @@
-package kdumpfile
+package bitmap
 
 import (
 	"encoding/binary"
@@ -17,15 +17,18 @@ type Bitmap struct {
 	n uint64
 }
 
-// NewBitmap returns an all-clear bitmap for pfns [0, maxPFN).
-func NewBitmap(maxPFN uint64) *Bitmap {
-	return &Bitmap{b: make([]byte, divUp(maxPFN, 8)), n: maxPFN}
+// ByteLen is the size in bytes of a bitmap of n pfns.
+func ByteLen(n uint64) uint64 { return (n + 7) / 8 }
+
+// New returns an all-clear bitmap for pfns [0, maxPFN).
+func New(maxPFN uint64) *Bitmap {
+	return &Bitmap{b: make([]byte, ByteLen(maxPFN)), n: maxPFN}
 }
 
-// bitmapFromBytes wraps the first divUp(n, 8) bytes of b (which must be that
+// FromBytes wraps the first ByteLen(n) bytes of b (which must be that
 // long), clearing the bits past n.
-func bitmapFromBytes(b []byte, n uint64) *Bitmap {
-	m := &Bitmap{b: b[:divUp(n, 8)], n: n}
+func FromBytes(b []byte, n uint64) *Bitmap {
+	m := &Bitmap{b: b[:ByteLen(n)], n: n}
 	if r := n & 7; r != 0 {
 		m.b[len(m.b)-1] &= byte(1)<<r - 1
 	}
@@ -98,9 +101,10 @@ func (m *Bitmap) setRange(start, end uint64, v bool) {
 }
 
 // Count is the number of set bits.
-func (m *Bitmap) Count() uint64 { return popcount(m.b) }
+func (m *Bitmap) Count() uint64 { return OnesCount(m.b) }
 
-func popcount(b []byte) uint64 {
+// OnesCount is the number of set bits in b, a part of a bitmap's Bytes.
+func OnesCount(b []byte) uint64 {
 	var n uint64
 	for len(b) >= 8 {
 		n += uint64(bits.OnesCount64(binary.LittleEndian.Uint64(b)))
@@ -152,8 +156,8 @@ func (m *Bitmap) Clone() *Bitmap {
 	return &Bitmap{b: append([]byte(nil), m.b...), n: m.n}
 }
 
-// isSubsetOf reports whether every bit of m is set in o (same Len).
-func (m *Bitmap) isSubsetOf(o *Bitmap) (bad uint64, ok bool) {
+// SubsetOf reports whether every bit of m is set in o (same Len).
+func (m *Bitmap) SubsetOf(o *Bitmap) (bad uint64, ok bool) {
 	for i, c := range m.b {
 		if d := c &^ o.b[i]; d != 0 {
 			return uint64(i)<<3 + uint64(bits.TrailingZeros8(d)), false

@@ -1,4 +1,4 @@
-package kdumpfile
+package bitmap
 
 import (
 	"math/rand/v2"
@@ -41,7 +41,7 @@ func TestBitmap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := NewBitmap(tt.n)
+			b := New(tt.n)
 			ref := make(naive, tt.n)
 			for _, o := range tt.ops {
 				switch o.kind {
@@ -97,7 +97,7 @@ func TestBitmapRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for iter := range 50 {
 		n := uint64(rng.IntN(3000))
-		b := NewBitmap(n)
+		b := New(n)
 		ref := make(naive, n)
 		for range 20 {
 			if n == 0 {
@@ -133,7 +133,7 @@ func TestBitmapRandom(t *testing.T) {
 }
 
 func TestBitmapFromBytesClearsTail(t *testing.T) {
-	b := bitmapFromBytes([]byte{0xff, 0xff}, 12)
+	b := FromBytes([]byte{0xff, 0xff}, 12)
 	if diff := cmp.Diff([]byte{0xff, 0x0f}, b.Bytes()); diff != "" {
 		t.Errorf("Bytes() (-want +got):\n%s", diff)
 	}
