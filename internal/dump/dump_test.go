@@ -20,7 +20,7 @@ import (
 )
 
 // dumps writes a synthetic core as ELF, kdump and flat files.
-func dumps(t *testing.T) map[string][]byte {
+func dumps(t testing.TB) map[string][]byte {
 	t.Helper()
 	im, err := vmcoretest.Core{Seed: 5}.Build()
 	if err != nil {
@@ -174,4 +174,33 @@ func TestOpenBitFlips(t *testing.T) {
 			d.Close()
 		}
 	}
+}
+
+// FuzzOpen: whatever a file holds, Open gives an error naming it or a dump
+// whose description and kernel reader do not panic.
+func FuzzOpen(f *testing.F) {
+	for _, b := range dumps(f) {
+		f.Add(b[:min(len(b), 16<<10)])
+	}
+	f.Add([]byte("makedumpfile\x00\x00\x00\x00"))
+	f.Add([]byte("KDUMP   "))
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	p := filepath.Join(f.TempDir(), "fuzz")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d, err := dump.Open(p)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) {
+				t.Fatalf("Open = %v: the error does not name the file", err)
+			}
+			return
+		}
+		defer d.Close()
+		d.Describe()
+		if k, err := d.Kernel(); err == nil {
+			dmesg.Read(k) //nolint:errcheck // must not panic
+		}
+	})
 }
