@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
 // ErrNotFound is returned when no block device matches a spec. Its message
@@ -161,51 +163,20 @@ func (f Finder) partUUID(classBlock, dev, name string, names []string) (string, 
 	return "", fmt.Errorf("blkid: no disk in %s has a %s subdirectory", classBlock, name)
 }
 
-// ParseSpec checks a device spec and splits it into kind and value. Kinds are
-// "UUID", "LABEL", "PARTUUID" (from UUID=…, LABEL=…, PARTUUID=…; the value
-// may be double-quoted as blkid prints it) and "PATH" (a /dev/… path).
-func ParseSpec(spec string) (kind, value string, err error) {
-	if strings.HasPrefix(spec, "/dev/") {
-		if len(spec) == len("/dev/") || !strings.HasPrefix(filepath.Clean(spec), "/dev/") {
-			return "", "", fmt.Errorf("blkid: device spec %q names no device (want e.g. /dev/vdb)", spec)
-		}
-		return "PATH", filepath.Clean(spec), nil
+// parseSpec is targetspec.ParseDevice, its errors prefixed "blkid: ".
+func parseSpec(spec string) (targetspec.Device, error) {
+	d, err := targetspec.ParseDevice(spec)
+	if err != nil {
+		return d, fmt.Errorf("blkid: %w", err)
 	}
-	kind, value, ok := strings.Cut(spec, "=")
-	if !ok {
-		return "", "", fmt.Errorf("blkid: device spec %q is not UUID=…, LABEL=…, PARTUUID=… or a /dev/… path", spec)
-	}
-	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
-		value = value[1 : len(value)-1]
-	}
-	switch kind {
-	case "UUID", "PARTUUID", "LABEL":
-	default:
-		return "", "", fmt.Errorf("blkid: device spec %q: unknown kind %q (want UUID, LABEL, PARTUUID or a /dev/… path)", spec, kind)
-	}
-	if value == "" {
-		return "", "", fmt.Errorf("blkid: device spec %q: empty %s (e.g. %s)", spec, kind, map[string]string{
-			"UUID": "UUID=0a1b2c3d-…, as blkid prints it", "PARTUUID": "PARTUUID=…, as blkid prints it", "LABEL": "LABEL=crashdump"}[kind])
-	}
-	if kind != "LABEL" && strings.Trim(strings.ToLower(value), "0123456789abcdef-") != "" {
-		return "", "", fmt.Errorf("blkid: device spec %q: %s must be hex digits and dashes", spec, kind)
-	}
-	return kind, value, nil
+	return d, nil
 }
 
-// describe renders a parsed spec for messages: LABEL="crashdump", path /dev/vdb.
-func describe(kind, value string) string {
-	if kind == "PATH" {
-		return "path " + value
-	}
-	return fmt.Sprintf("%s=%q", kind, value)
-}
-
-// Find returns the block device that spec (see ParseSpec) names. UUID and
-// PARTUUID compare case-insensitively, LABEL exactly, and a path is taken
-// relative to DevRoot ("/dev/vdb" is DevRoot+"/vdb"; symlinks are followed).
-// It returns an error wrapping ErrNotFound that lists the devices seen when
-// none matches, and an error when more than one does.
+// Find returns the block device that spec (see targetspec.ParseDevice)
+// names. UUID and PARTUUID compare case-insensitively, LABEL exactly, and a
+// path is taken relative to DevRoot ("/dev/vdb" is DevRoot+"/vdb"; symlinks
+// are followed). It returns an error wrapping ErrNotFound that lists the
+// devices seen when none matches, and an error when more than one does.
 func (f Finder) Find(spec string) (Device, error) {
 	d, _, err := f.find(spec)
 	return d, err
@@ -213,7 +184,7 @@ func (f Finder) Find(spec string) (Device, error) {
 
 // find is Find, also returning the devices seen for Wait's message.
 func (f Finder) find(spec string) (Device, string, error) {
-	kind, value, err := ParseSpec(spec)
+	want, err := parseSpec(spec)
 	if err != nil {
 		return Device{}, "", err
 	}
@@ -222,19 +193,19 @@ func (f Finder) find(spec string) (Device, string, error) {
 		return Device{}, "", err
 	}
 	match := func(d Device) bool {
-		switch kind {
-		case "UUID":
-			return strings.EqualFold(d.UUID, value)
-		case "PARTUUID":
-			return strings.EqualFold(d.PartUUID, value)
-		case "LABEL":
-			return d.Label == value
+		switch want.Kind {
+		case targetspec.KindUUID:
+			return strings.EqualFold(d.UUID, want.Value)
+		case targetspec.KindPartUUID:
+			return strings.EqualFold(d.PartUUID, want.Value)
+		case targetspec.KindLabel:
+			return d.Label == want.Value
 		}
 		return false
 	}
-	if kind == "PATH" {
+	if want.Kind == targetspec.KindPath {
 		_, dev := f.roots()
-		p := filepath.Join(dev, strings.TrimPrefix(value, "/dev/"))
+		p := filepath.Join(dev, strings.TrimPrefix(want.Value, "/dev/"))
 		if r, err := filepath.EvalSymlinks(p); err == nil {
 			p = r
 		}
@@ -259,14 +230,14 @@ func (f Finder) find(spec string) (Device, string, error) {
 		if s == "" {
 			s = "none"
 		}
-		return Device{}, s, fmt.Errorf("%w with %s (seen: %s)", ErrNotFound, describe(kind, value), s)
+		return Device{}, s, fmt.Errorf("%w with %s (seen: %s)", ErrNotFound, want, s)
 	}
 	names := make([]string, len(found))
 	for i, d := range found {
 		names[i] = d.Name
 	}
 	return Device{}, "", fmt.Errorf("blkid: %s matches %d block devices (%s); refusing to guess, use PARTUUID= or a /dev/… path",
-		describe(kind, value), len(found), strings.Join(names, ", "))
+		want, len(found), strings.Join(names, ", "))
 }
 
 // Wait calls Find every poll (100ms if poll <= 0) until the device appears
@@ -288,9 +259,9 @@ func (f Finder) Wait(ctx context.Context, spec string, poll time.Duration) (Devi
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			kind, value, _ := ParseSpec(spec) // find parsed it already
+			want, _ := targetspec.ParseDevice(spec) // find parsed it already
 			return Device{}, fmt.Errorf("%w with %s after waiting %v (seen: %s): %w; is the driver module for the disk in the image? (add it with --module)",
-				ErrNotFound, describe(kind, value), time.Since(start).Round(time.Millisecond), seen, ctx.Err())
+				ErrNotFound, want, time.Since(start).Round(time.Millisecond), seen, ctx.Err())
 		}
 	}
 }

@@ -185,41 +185,6 @@ func TestFindErrors(t *testing.T) {
 	}
 }
 
-func TestParseSpec(t *testing.T) {
-	for _, tt := range []struct {
-		spec, kind, value, wantErr string
-	}{
-		{spec: "UUID=9B3C2A10-7d4e-4f5a-8b6c-0d1e2f3a4b5c", kind: "UUID", value: "9B3C2A10-7d4e-4f5a-8b6c-0d1e2f3a4b5c"},
-		{spec: "UUID=1234-ABCD", kind: "UUID", value: "1234-ABCD"},
-		{spec: `LABEL="my dumps"`, kind: "LABEL", value: "my dumps"},
-		{spec: "LABEL=a=b", kind: "LABEL", value: "a=b"},
-		{spec: "PARTUUID=0002dd75-01", kind: "PARTUUID", value: "0002dd75-01"},
-		{spec: "/dev/vdb", kind: "PATH", value: "/dev/vdb"},
-		{spec: "/dev/disk/by-id/virtio-x=y", kind: "PATH", value: "/dev/disk/by-id/virtio-x=y"},
-		{spec: "", wantErr: `blkid: device spec "" is not UUID=…, LABEL=…, PARTUUID=… or a /dev/… path`},
-		{spec: "vdb", wantErr: `blkid: device spec "vdb" is not UUID=…, LABEL=…, PARTUUID=… or a /dev/… path`},
-		{spec: "/dev/", wantErr: `blkid: device spec "/dev/" names no device (want e.g. /dev/vdb)`},
-		{spec: "/dev/../etc/passwd", wantErr: `blkid: device spec "/dev/../etc/passwd" names no device`},
-		{spec: "LABEL=", wantErr: `blkid: device spec "LABEL=": empty LABEL (e.g. LABEL=crashdump)`},
-		{spec: `UUID=""`, wantErr: `blkid: device spec "UUID=\"\"": empty UUID`},
-		{spec: "uuid=1234-abcd", wantErr: `unknown kind "uuid"`},
-		{spec: "UUID=crashdump", wantErr: `blkid: device spec "UUID=crashdump": UUID must be hex digits and dashes`},
-	} {
-		t.Run(tt.spec, func(t *testing.T) {
-			kind, value, err := ParseSpec(tt.spec)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("ParseSpec(%q) = %q, %q, %v; want error %q", tt.spec, kind, value, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || kind != tt.kind || value != tt.value {
-				t.Errorf("ParseSpec(%q) = %q, %q, %v; want %q, %q, nil", tt.spec, kind, value, err, tt.kind, tt.value)
-			}
-		})
-	}
-}
-
 func TestWaitAppears(t *testing.T) {
 	f := newFinder(t, fakeDev{name: "vda", img: xfsImage(t, uuidXFS, "root")})
 	want := Device{Name: "vdb", Path: filepath.Join(f.DevRoot, "vdb"), FSType: "btrfs", UUID: uuidBtrfs, Label: "crashdump"}
