@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,6 +29,7 @@ import (
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
+	"github.com/ukdump/ukdump/internal/targetspec"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -497,13 +497,13 @@ func (c *capture) networkUp(ctx context.Context, tc config.Target, m *Manifest) 
 	if c.env.RouteTo == nil {
 		return nil
 	}
-	u, err := url.Parse(tc.URL)
+	u, err := targetspec.ParseURL(tc.URL)
 	if err != nil {
 		return fmt.Errorf("parse %q: %w", tc.URL, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, routeWait)
 	defer cancel()
-	if _, err := c.env.RouteTo(rctx, u.Hostname(), o); err != nil {
+	if _, err := c.env.RouteTo(rctx, u.Host, o); err != nil {
 		return err
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 
 	"golang.org/x/crypto/ssh"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ukdump/ukdump/initramfs"
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
 // sshFiles puts each network target's identity and known_hosts (host paths in
@@ -44,18 +44,14 @@ func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, 
 		files = append(files, initramfs.File{Data: key, Dst: dir + "/id", Mode: 0o600})
 		t.Identity = dir + "/id"
 
-		u, err := url.Parse(t.URL)
+		u, err := targetspec.ParseURL(t.URL)
 		if err != nil {
 			return nil, fmt.Errorf("%s.url: %w", field, err)
 		}
-		port := u.Port()
-		if port == "" {
-			port = "22"
-		}
-		hostport := net.JoinHostPort(u.Hostname(), port)
+		hostport := u.Addr()
 		if t.KnownHosts == "" {
 			if !t.InsecureIgnoreHostKey {
-				return nil, fmt.Errorf("%s.known_hosts: needed to check %s's host key (ssh-keyscan -p %s %s >> known_hosts), or set insecure_ignore_host_key = true", field, hostport, port, u.Hostname())
+				return nil, fmt.Errorf("%s.known_hosts: needed to check %s's host key (ssh-keyscan -p %d %s >> known_hosts), or set insecure_ignore_host_key = true", field, hostport, u.Port, u.Host)
 			}
 			warn("warning: %s: insecure_ignore_host_key: the host key of %s will not be checked", field, hostport)
 			continue

@@ -10,10 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
-	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +20,8 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
 // Errors of an SSH target that no retry can cure; check them with errors.Is.
@@ -101,56 +100,23 @@ func durationOr(d, def time.Duration) time.Duration {
 	return def
 }
 
-// sshURL is a parsed target URL.
+// sshURL is a target url and its remote directory.
 type sshURL struct {
-	scheme, user, host, port string
+	targetspec.URL
 	// dir is the remote directory: absolute, or relative to the login directory.
 	dir string
 }
 
-func (u sshURL) addr() string { return net.JoinHostPort(u.host, u.port) }
-
-// parseSSHURL parses sftp://user@host[:port]/path and scp://….
-func parseSSHURL(s string) (sshURL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return sshURL{}, fmt.Errorf("bad url %q: %w", s, err)
-	}
-	if u.Scheme != "sftp" && u.Scheme != "scp" {
-		return sshURL{}, fmt.Errorf("url %q: unsupported scheme %q (want sftp, scp)", s, u.Scheme)
-	}
-	if u.User == nil || u.User.Username() == "" || u.Hostname() == "" {
-		return sshURL{}, fmt.Errorf("url %q needs user@host", s)
-	}
-	if _, ok := u.User.Password(); ok {
-		return sshURL{}, fmt.Errorf("url %q holds a password: passwords are not supported (use identity)", s)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "22"
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return sshURL{}, fmt.Errorf("url %q: bad port %q", s, port)
-	}
-	dir := u.Path
-	switch {
-	case dir == "" || dir == "/~" || dir == "/~/":
-		dir = "."
-	case strings.HasPrefix(dir, "/~/"):
-		dir = path.Clean(dir[3:])
-	default:
-		dir = path.Clean(dir)
-	}
-	return sshURL{scheme: u.Scheme, user: u.User.Username(), host: u.Hostname(), port: port, dir: dir}, nil
-}
+func (u sshURL) addr() string { return u.Addr() }
 
 // Open connects, starts SFTP (or the legacy scp fallback) and makes the
 // target directory. ctx bounds this and every reconnection later.
 func (s *SSH) Open(ctx context.Context) (Dir, error) {
-	u, err := parseSSHURL(s.URL)
+	tu, err := targetspec.ParseURL(s.URL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("url: %w", err)
 	}
+	u := sshURL{URL: tu, dir: tu.Dir()}
 	r := &sshRemote{s: s, u: u, ctx: ctx}
 	if err := r.setup(); err != nil {
 		return nil, fmt.Errorf("%s: %w", s, err)
@@ -285,7 +251,7 @@ func (r *sshRemote) setup() error {
 		}
 		r.known, err = knownhosts.New(s.KnownHosts)
 		if err != nil {
-			return fmt.Errorf("read known_hosts: %w (add the server's key, e.g. ssh-keyscan -p %s %s >> %s, and rebuild the image)", err, r.u.port, r.u.host, s.KnownHosts)
+			return fmt.Errorf("read known_hosts: %w (add the server's key, e.g. ssh-keyscan -p %d %s >> %s, and rebuild the image)", err, r.u.Port, r.u.Host, s.KnownHosts)
 		}
 		pub, _, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -296,7 +262,7 @@ func (r *sshRemote) setup() error {
 		}
 	}
 	r.cfg = ssh.ClientConfig{
-		User:            r.u.user,
+		User:            r.u.User,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: r.checkHostKey,
 	}
@@ -323,8 +289,8 @@ func (r *sshRemote) checkHostKey(hostname string, remote net.Addr, key ssh.Publi
 	case errors.As(err, &ke) && len(ke.Want) == 0:
 		return fmt.Errorf("%w: %s offers %s key %s, which is not in %s; refusing to connect "+
 			"(check that it is the server's key, e.g. ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub on the server, "+
-			"then add it to known_hosts, e.g. ssh-keyscan -p %s %s >> %s, and rebuild the image)",
-			ErrHostKeyUnknown, hostname, key.Type(), fp, r.s.KnownHosts, keyFileKind(key), r.u.port, r.u.host, r.s.KnownHosts)
+			"then add it to known_hosts, e.g. ssh-keyscan -p %d %s >> %s, and rebuild the image)",
+			ErrHostKeyUnknown, hostname, key.Type(), fp, r.s.KnownHosts, keyFileKind(key), r.u.Port, r.u.Host, r.s.KnownHosts)
 	case errors.As(err, &ke):
 		var have []string
 		for _, w := range ke.Want {
@@ -430,7 +396,7 @@ func (r *sshRemote) handshake(nc net.Conn, addr string) (*sshConn, error) {
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			// x/crypto/ssh has no error type for this; its message is stable.
 			return nil, fmt.Errorf("%w: %s refused key %s (%s) for user %q; add its public key (ssh-keygen -y -f %s) to ~%s/.ssh/authorized_keys on the server: %w",
-				ErrAuth, addr, r.keyFP, r.s.Identity, r.u.user, r.s.Identity, r.u.user, err)
+				ErrAuth, addr, r.keyFP, r.s.Identity, r.u.User, r.s.Identity, r.u.User, err)
 		}
 		return nil, fmt.Errorf("ssh to %s: %w", addr, err)
 	}
@@ -443,7 +409,7 @@ func (r *sshRemote) handshake(nc net.Conn, addr string) (*sshConn, error) {
 		return c, nil
 	}
 	sc, err := startSFTP(c.client)
-	if errors.Is(err, ErrNoSFTP) && r.u.scheme == "scp" {
+	if errors.Is(err, ErrNoSFTP) && r.u.Scheme == targetspec.SchemeSCP {
 		r.legacy.Store(true)
 		return c, nil
 	}

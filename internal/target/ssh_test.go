@@ -705,33 +705,6 @@ func TestSSHConfigErrors(t *testing.T) {
 	}
 }
 
-func TestParseSSHURL(t *testing.T) {
-	for _, tt := range []struct {
-		url  string
-		want sshURL
-	}{
-		{"sftp://kdump@dumphost/var/crash", sshURL{"sftp", "kdump", "dumphost", "22", "/var/crash"}},
-		{"scp://kdump@dumphost:2222/var/crash/", sshURL{"scp", "kdump", "dumphost", "2222", "/var/crash"}},
-		{"sftp://kdump@[2001:db8::1]:22/x", sshURL{"sftp", "kdump", "2001:db8::1", "22", "/x"}},
-		{"sftp://kdump@dumphost", sshURL{"sftp", "kdump", "dumphost", "22", "."}},
-		{"sftp://kdump@dumphost/~/crash", sshURL{"sftp", "kdump", "dumphost", "22", "crash"}},
-	} {
-		got, err := parseSSHURL(tt.url)
-		if err != nil {
-			t.Errorf("parseSSHURL(%q) = %v", tt.url, err)
-			continue
-		}
-		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(sshURL{})); diff != "" {
-			t.Errorf("parseSSHURL(%q) (-want, +got):\n%s", tt.url, diff)
-		}
-	}
-	for _, bad := range []string{"sftp://u@h:0/x", "sftp://u@h:99999/x", "sftp://u@h:ssh/x", "http://u@h/x", "sftp://u:p@h/x", "sftp:///x"} {
-		if got, err := parseSSHURL(bad); err == nil {
-			t.Errorf("parseSSHURL(%q) = %+v, want an error", bad, got)
-		}
-	}
-}
-
 func TestSSHLegacySCP(t *testing.T) {
 	t.Parallel()
 	s := startSSHD(t, sshdOptions{noSFTP: true})
