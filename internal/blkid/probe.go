@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // Probe identifies the filesystem whose superblock r starts with: ext2, ext3,
@@ -33,10 +35,10 @@ func Probe(r io.ReaderAt) (fstype, uuid, label string, err error) {
 		case compat&0x4 != 0: // has_journal
 			fstype = "ext3"
 		}
-		return fstype, formatUUID(sb[0x68:0x78]), cString(sb[0x78:0x88]), nil
+		return fstype, formatUUID(sb[0x68:0x78]), cstr.String(sb[0x78:0x88]), nil
 	}
 	if sb := field(head, 0, 120); sb != nil && string(sb[:4]) == "XFSB" {
-		return "xfs", formatUUID(sb[32:48]), cString(sb[108:120]), nil
+		return "xfs", formatUUID(sb[32:48]), cstr.String(sb[108:120]), nil
 	}
 	if bs := field(head, 0, 512); bs != nil {
 		for _, v := range []struct{ typ, serial, label int }{
@@ -59,7 +61,7 @@ func Probe(r io.ReaderAt) (fstype, uuid, label string, err error) {
 		return "", "", "", err
 	}
 	if sb := field(sb, 0, 0x12b+256); sb != nil && string(sb[0x40:0x48]) == "_BHRfS_M" {
-		return "btrfs", formatUUID(sb[0x20:0x30]), cString(sb[0x12b : 0x12b+256]), nil
+		return "btrfs", formatUUID(sb[0x20:0x30]), cstr.String(sb[0x12b : 0x12b+256]), nil
 	}
 	return "", "", "", nil
 }
@@ -80,14 +82,6 @@ func field(b []byte, off, n int) []byte {
 		return nil
 	}
 	return b[off : off+n]
-}
-
-// cString returns b up to its first NUL.
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
 }
 
 // formatUUID formats 16 bytes stored in big-endian (RFC 4122) order.

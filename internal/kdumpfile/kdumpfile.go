@@ -20,10 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // Signature is the kdump-compressed file signature ("KDUMP" and 3 spaces).
@@ -215,17 +215,9 @@ func unmarshalHeader(b []byte) Header {
 		NrCPUs:         int32(le.Uint32(b[460:])),
 	}
 	for i, f := range h.Utsname.fields() {
-		*f = cString(b[12+i*utsLen : 12+(i+1)*utsLen])
+		*f = cstr.String(b[12+i*utsLen : 12+(i+1)*utsLen])
 	}
 	return h
-}
-
-func cString(b []byte) string {
-	s := string(b)
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 func (s *SubHeader) marshal() []byte {

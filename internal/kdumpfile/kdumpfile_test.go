@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ukdump/ukdump/internal/bitmap"
+	"github.com/ukdump/ukdump/internal/cstr"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
@@ -148,10 +149,10 @@ func TestHeaderFields(t *testing.T) {
 	}{
 		{"signature", 0, string(b[0:8]), "KDUMP   "},
 		{"header_version", 8, le.Uint32(b[8:]), uint32(6)},
-		{"utsname.sysname", 12, cString(b[12:77]), "Linux"},
-		{"utsname.nodename", 77, cString(b[77:142]), "crashed"},
-		{"utsname.release", 142, cString(b[142:207]), "6.1.0-test-amd64"},
-		{"utsname.machine", 272, cString(b[272:337]), "x86_64"},
+		{"utsname.sysname", 12, cstr.String(b[12:77]), "Linux"},
+		{"utsname.nodename", 77, cstr.String(b[77:142]), "crashed"},
+		{"utsname.release", 142, cstr.String(b[142:207]), "6.1.0-test-amd64"},
+		{"utsname.machine", 272, cstr.String(b[272:337]), "x86_64"},
 		{"timestamp.tv_sec", 408, le.Uint64(b[408:]), uint64(1763894096)},
 		{"timestamp.tv_usec", 416, le.Uint64(b[416:]), uint64(0)},
 		{"status", 424, le.Uint32(b[424:]), uint32(FlagZstd)},

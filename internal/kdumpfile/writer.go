@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // DefaultBufferSize is the writer's page data cache: data goes to the sink
@@ -90,7 +91,7 @@ func walkNotes(b []byte) []note {
 		if descOff+descsz > len(b) {
 			break
 		}
-		ns = append(ns, note{name: cString(b[nameOff : nameOff+namesz]), typ: le.Uint32(b[off+8:]), descOff: descOff, size: descsz})
+		ns = append(ns, note{name: cstr.String(b[nameOff : nameOff+namesz]), typ: le.Uint32(b[off+8:]), descOff: descOff, size: descsz})
 		if end > len(b) {
 			break
 		}
@@ -114,11 +115,7 @@ func appendVMCoreInfoNote(b, text []byte) []byte {
 
 // vmcoreinfoValue returns KEY= of VMCOREINFO text.
 func vmcoreinfoValue(info []byte, key string) (string, bool) {
-	s := string(info)
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		s = s[:i]
-	}
-	for _, line := range strings.Split(s, "\n") {
+	for _, line := range strings.Split(cstr.String(info), "\n") {
 		if v, ok := strings.CutPrefix(line, key+"="); ok {
 			return v, true
 		}

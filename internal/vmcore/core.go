@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // Core is a parsed ELF core: its headers, notes and VMCOREINFO.
@@ -120,10 +122,7 @@ type Info struct {
 // ParseInfo parses VMCOREINFO text. Lines without '=' are ignored; the text
 // ends at the first NUL.
 func ParseInfo(b []byte) *Info {
-	if i := indexZero(b); i >= 0 {
-		b = b[:i]
-	}
-	in := &Info{Raw: string(b), Values: map[string]string{}}
+	in := &Info{Raw: cstr.String(b), Values: map[string]string{}}
 	for _, line := range strings.Split(in.Raw, "\n") {
 		k, v, ok := strings.Cut(line, "=")
 		if ok && k != "" {

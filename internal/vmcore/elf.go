@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // ELF constants used by kernel cores.
@@ -190,23 +192,11 @@ func parseNotes(b []byte) ([]Note, int, error) {
 		if nameEnd > uint64(len(b)) || end > uint64(len(b)) || end < nameEnd {
 			return notes, int(off), formatErr("note at %#x (namesz %d, descsz %d) runs past the end of its segment (%d bytes)", off, namesz, descsz, len(b))
 		}
-		name := b[off+12 : off+12+namesz]
-		if i := indexZero(name); i >= 0 {
-			name = name[:i]
-		}
-		notes = append(notes, Note{Name: string(name), Type: typ, Desc: b[nameEnd : nameEnd+descsz]})
+		name := cstr.String(b[off+12 : off+12+namesz])
+		notes = append(notes, Note{Name: name, Type: typ, Desc: b[nameEnd : nameEnd+descsz]})
 		off = end
 	}
 	return notes, int(off), nil
-}
-
-func indexZero(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }
 
 // appendNote encodes a note.

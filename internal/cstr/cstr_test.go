@@ -1,0 +1,20 @@
+package cstr
+
+import "testing"
+
+func TestString(t *testing.T) {
+	for _, tt := range []struct {
+		b    []byte
+		want string
+	}{
+		{nil, ""},
+		{[]byte{0}, ""},
+		{[]byte("Linux\x00\x00\x00"), "Linux"},
+		{[]byte("no NUL"), "no NUL"},
+		{[]byte("a\x00b\x00"), "a"},
+	} {
+		if got := String(tt.b); got != tt.want {
+			t.Errorf("String(%q) = %q, want %q", tt.b, got, tt.want)
+		}
+	}
+}
