@@ -65,7 +65,7 @@ type Env struct {
 	// is about to be tried (netup.Up in the capture kernel); Opts come with
 	// the root, sysfs under it, the clock and the log filled in. Nil leaves
 	// the network as it is.
-	NetworkUp func(ctx context.Context, c netup.Config, o netup.Opts) (netup.Result, error)
+	NetworkUp func(ctx context.Context, c config.Network, o netup.Opts) (netup.Result, error)
 	// RouteTo waits for a route to a network target's host before it is
 	// tried (netup.RouteTo); nil does not wait.
 	RouteTo func(ctx context.Context, host string, o netup.Opts) (netup.Route, error)
@@ -479,12 +479,8 @@ func (c *capture) networkUp(ctx context.Context, tc config.Target, m *Manifest) 
 	o := netup.Opts{Root: c.env.Root, SysRoot: c.path("sys"), Logf: c.log.Printf, Now: c.env.Now}
 	if !c.netTried && c.env.NetworkUp != nil {
 		c.netTried = true
-		n := c.cfg.Network
 		start := c.env.Now()
-		_, err := c.env.NetworkUp(ctx, netup.Config{
-			Interface: n.Interface, Mode: n.Mode, Address: n.Address, Gateway: n.Gateway, DNS: n.DNS,
-			WaitCarrier: n.WaitCarrier.Duration, DHCPTimeout: n.DHCPTimeout.Duration, DHCPRetries: n.DHCPRetries,
-		}, o)
+		_, err := c.env.NetworkUp(ctx, c.cfg.Network, o)
 		c.netSecs = round(c.env.Now().Sub(start).Seconds())
 		if err != nil {
 			c.netErr = fmt.Errorf("network bring-up failed after %.2fs: %w (see [network] in the config)", c.netSecs, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ukdump/ukdump/internal/capture"
+	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/netup"
 )
 
@@ -51,7 +52,7 @@ wait_carrier = "7s"
 // netEnv is an Env whose network steps are recorded, on a clock that the
 // bring-up moves 2.5s forward.
 type netEnv struct {
-	ups     []netup.Config
+	ups     []config.Network
 	opts    []netup.Opts
 	routes  []string
 	upErr   error
@@ -61,7 +62,7 @@ type netEnv struct {
 
 func (n *netEnv) apply(env *capture.Env) {
 	env.Now = func() time.Time { return time.Now().Add(n.offset) }
-	env.NetworkUp = func(ctx context.Context, c netup.Config, o netup.Opts) (netup.Result, error) {
+	env.NetworkUp = func(ctx context.Context, c config.Network, o netup.Opts) (netup.Result, error) {
 		n.ups = append(n.ups, c)
 		n.opts = append(n.opts, o)
 		n.offset += 2500 * time.Millisecond
@@ -108,9 +109,9 @@ func TestCaptureNetworkUpOnce(t *testing.T) {
 	if o.Result != capture.ResultSaved || !strings.Contains(o.Target, "LABEL=crashdump") {
 		t.Fatalf("Run = %+v, want saved on the disk after both network targets failed; console:\n%s", o, console.String())
 	}
-	want := netup.Config{Interface: "52:54:00:12:34:56", Mode: "static", Address: "10.0.2.15/24", Gateway: "10.0.2.2", DNS: []string{"10.0.2.3"},
-		WaitCarrier: 7 * time.Second, DHCPTimeout: 4 * time.Second, DHCPRetries: 3}
-	if diff := cmp.Diff([]netup.Config{want}, n.ups); diff != "" {
+	want := config.Network{Interface: "52:54:00:12:34:56", Mode: "static", Address: "10.0.2.15/24", Gateway: "10.0.2.2", DNS: []string{"10.0.2.3"},
+		WaitCarrier: config.Duration{Duration: 7 * time.Second}, DHCPTimeout: config.Duration{Duration: 4 * time.Second}, DHCPRetries: 3}
+	if diff := cmp.Diff([]config.Network{want}, n.ups); diff != "" {
 		t.Errorf("NetworkUp calls (-want, +got):\n%s", diff)
 	}
 	if o := n.opts[0]; o.Root != r.dir || o.SysRoot != filepath.Join(r.dir, "sys") || o.Logf == nil || o.Now == nil {

@@ -96,7 +96,8 @@ type Target struct {
 }
 
 // Network configures bring-up for network targets: the capture brings the
-// network up when the first network target is tried.
+// network up when the first network target is tried (netup.Up takes it as
+// it is).
 type Network struct {
 	// Interface is "auto" (default: the first Ethernet interface with
 	// carrier), a kernel interface name such as "eth0", or a MAC address.

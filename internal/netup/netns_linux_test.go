@@ -18,6 +18,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/ukdump/ukdump/internal/config"
 )
 
 // The real test: Up and RouteTo with the kernel's netlink, sysfs and a raw
@@ -257,7 +259,7 @@ func TestNetnsDHCP(t *testing.T) {
 	n := enterNetns(t, true)
 	o, log := n.opts(t)
 
-	cfg := Config{Interface: InterfaceAuto, Mode: ModeDHCP, WaitCarrier: 10 * time.Second, DHCPTimeout: time.Second, DHCPRetries: 2}
+	cfg := config.Network{Interface: InterfaceAuto, Mode: ModeDHCP, WaitCarrier: config.Duration{Duration: 10 * time.Second}, DHCPTimeout: config.Duration{Duration: time.Second}, DHCPRetries: 2}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := Up(ctx, cfg, o)
@@ -300,7 +302,7 @@ func TestNetnsDHCP(t *testing.T) {
 func TestNetnsStatic(t *testing.T) {
 	n := enterNetns(t, false)
 	o, _ := n.opts(t)
-	cfg := Config{Interface: strings.ToUpper(clientMAC.String()), Mode: ModeStatic, Address: clientAddr + "/24", Gateway: srvAddr, DNS: []string{dnsAddr}, WaitCarrier: 10 * time.Second}
+	cfg := config.Network{Interface: strings.ToUpper(clientMAC.String()), Mode: ModeStatic, Address: clientAddr + "/24", Gateway: srvAddr, DNS: []string{dnsAddr}, WaitCarrier: config.Duration{Duration: 10 * time.Second}}
 	res, err := Up(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatalf("Up(%+v) = %v", cfg, err)
@@ -319,7 +321,7 @@ func TestNetnsStatic(t *testing.T) {
 func TestNetnsDHCPNoServer(t *testing.T) {
 	n := enterNetns(t, false)
 	o, _ := n.opts(t)
-	cfg := Config{Interface: "eth0", WaitCarrier: 10 * time.Second, DHCPTimeout: 100 * time.Millisecond, DHCPRetries: 1}
+	cfg := config.Network{Interface: "eth0", WaitCarrier: config.Duration{Duration: 10 * time.Second}, DHCPTimeout: config.Duration{Duration: 100 * time.Millisecond}, DHCPRetries: 1}
 	start := time.Now()
 	_, err := Up(context.Background(), cfg, o)
 	if err == nil || !strings.Contains(err.Error(), "network: DHCPv4 on eth0 (first wait 100ms, 1 retries") {

@@ -20,9 +20,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ukdump/ukdump/internal/config"
 )
 
-// Interface selection and modes of Config.
+// Interface selection and modes of config.Network.
 const (
 	// InterfaceAuto picks the first Ethernet interface with carrier.
 	InterfaceAuto = "auto"
@@ -30,42 +32,8 @@ const (
 	ModeStatic    = "static"
 )
 
-// Defaults of the Config fields left zero.
-const (
-	DefaultWaitCarrier = 30 * time.Second
-	DefaultDHCPTimeout = 4 * time.Second
-	// DefaultPoll is how often carrier and routes are polled.
-	DefaultPoll = 100 * time.Millisecond
-)
-
-// Config says which interface to bring up and how.
-type Config struct {
-	// Interface is "auto" (the default: the first Ethernet interface with
-	// carrier, physical devices before virtual ones), an interface name
-	// such as "eth0", or a MAC address (any case).
-	Interface string
-	// Mode is "dhcp" (the default) or "static".
-	Mode string
-	// Address is the static address with its prefix length, e.g.
-	// "192.0.2.20/24" (mode static only).
-	Address string
-	// Gateway is the static default gateway, e.g. "192.0.2.1"; empty means
-	// no default route (mode static only).
-	Gateway string
-	// DNS lists name servers for resolv.conf; with DHCP they replace the
-	// lease's.
-	DNS []string
-	// WaitCarrier bounds the wait for the interface to appear and report
-	// carrier (default DefaultWaitCarrier).
-	WaitCarrier time.Duration
-	// DHCPTimeout is how long the first DHCP attempt waits for an answer;
-	// each retry waits twice as long as the one before (default
-	// DefaultDHCPTimeout).
-	DHCPTimeout time.Duration
-	// DHCPRetries is how many times an unanswered DHCP message is sent
-	// again (0: once only).
-	DHCPRetries int
-}
+// DefaultPoll is how often carrier and routes are polled.
+const DefaultPoll = 100 * time.Millisecond
 
 // Result is the network Up brought up.
 type Result struct {
@@ -216,8 +184,10 @@ type static struct {
 	dns  []net.IP
 }
 
-// parse checks c and fills in its defaults.
-func (c *Config) parse() (static, error) {
+// parse checks c and fills in the defaults of the fields left zero: the
+// interface "auto", mode "dhcp", config.DefaultWaitCarrier and
+// config.DefaultDHCPTimeout.
+func parse(c *config.Network) (static, error) {
 	var s static
 	if c.Interface == "" {
 		c.Interface = InterfaceAuto
@@ -225,11 +195,11 @@ func (c *Config) parse() (static, error) {
 	if c.Mode == "" {
 		c.Mode = ModeDHCP
 	}
-	if c.WaitCarrier <= 0 {
-		c.WaitCarrier = DefaultWaitCarrier
+	if c.WaitCarrier.Duration <= 0 {
+		c.WaitCarrier.Duration = config.DefaultWaitCarrier
 	}
-	if c.DHCPTimeout <= 0 {
-		c.DHCPTimeout = DefaultDHCPTimeout
+	if c.DHCPTimeout.Duration <= 0 {
+		c.DHCPTimeout.Duration = config.DefaultDHCPTimeout
 	}
 	if c.DHCPRetries < 0 {
 		return s, fmt.Errorf("network: DHCP retries %d must not be negative", c.DHCPRetries)
@@ -274,11 +244,12 @@ func (c *Config) parse() (static, error) {
 //     gateway, DNS) or the static address and gateway;
 //   - writes Root/etc/resolv.conf if there are name servers.
 //
-// It logs each step through Opts.Logf and returns what it configured.
-func Up(ctx context.Context, c Config, o Opts) (Result, error) {
+// It logs each step through Opts.Logf and returns what it configured. The
+// fields of c left zero take the defaults the config has.
+func Up(ctx context.Context, c config.Network, o Opts) (Result, error) {
 	o = o.withDefaults()
 	start := o.Now()
-	st, err := c.parse()
+	st, err := parse(&c)
 	if err != nil {
 		return Result{}, err
 	}
@@ -305,10 +276,10 @@ func Up(ctx context.Context, c Config, o Opts) (Result, error) {
 		}
 		o.Logf("network: %s: static address %s, gateway %s", l.Name, res.Address, orNone(res.Gateway))
 	default:
-		lease, err := o.DHCP(ctx, l, c.DHCPTimeout, c.DHCPRetries)
+		lease, err := o.DHCP(ctx, l, c.DHCPTimeout.Duration, c.DHCPRetries)
 		if err != nil {
 			return res, fmt.Errorf("network: DHCPv4 on %s (first wait %s, %d retries, %.2fs since start): %w",
-				l.Name, c.DHCPTimeout, c.DHCPRetries, o.Now().Sub(start).Seconds(), err)
+				l.Name, c.DHCPTimeout.Duration, c.DHCPRetries, o.Now().Sub(start).Seconds(), err)
 		}
 		if lease.Address == nil {
 			return res, fmt.Errorf("network: DHCPv4 on %s: the lease from %s has no address", l.Name, lease.Server)
@@ -581,9 +552,9 @@ func parseMAC(s string) (net.HardwareAddr, bool) {
 // pick sets the loopback and the candidate links up and returns the chosen
 // link once it has carrier. A named link without carrier at the end of the
 // wait is still returned (with a warning): some drivers never report it.
-func pick(ctx context.Context, c Config, o Opts) (Link, error) {
+func pick(ctx context.Context, c config.Network, o Opts) (Link, error) {
 	start := o.Now()
-	deadline := start.Add(c.WaitCarrier)
+	deadline := start.Add(c.WaitCarrier.Duration)
 	match := matcher(c.Interface)
 	sys := sysfs(o.SysRoot)
 	upDone := map[int]bool{}
@@ -640,13 +611,13 @@ func pick(ctx context.Context, c Config, o Opts) (Link, error) {
 		}
 		if len(cands) > 0 && !logged {
 			logged = true
-			o.Logf("network: waiting up to %s for carrier on %s", c.WaitCarrier, names(cands))
+			o.Logf("network: waiting up to %s for carrier on %s", c.WaitCarrier.Duration, names(cands))
 		}
 		now := o.Now()
 		if !now.Before(deadline) {
 			if c.Interface != InterfaceAuto && len(cands) > 0 {
 				l := cands[0]
-				o.Logf("network: warning: no carrier on %s after %s (carrier %s); trying it anyway", l.Name, c.WaitCarrier, sys.carrier(l.Name))
+				o.Logf("network: warning: no carrier on %s after %s (carrier %s); trying it anyway", l.Name, c.WaitCarrier.Duration, sys.carrier(l.Name))
 				return l, nil
 			}
 			return Link{}, notFound(c, links, sys)
@@ -657,15 +628,15 @@ func pick(ctx context.Context, c Config, o Opts) (Link, error) {
 	}
 }
 
-func notFound(c Config, links []Link, sys sysfs) error {
+func notFound(c config.Network, links []Link, sys sysfs) error {
 	seen := sys.describe(links)
 	switch {
 	case c.Interface == InterfaceAuto:
-		return fmt.Errorf("network: no Ethernet interface with carrier after %s (seen: %s); check the cable or link, or load the NIC's driver (ukdump build --module or --hostonly)", c.WaitCarrier, seen)
+		return fmt.Errorf("network: no Ethernet interface with carrier after %s (seen: %s); check the cable or link, or load the NIC's driver (ukdump build --module or --hostonly)", c.WaitCarrier.Duration, seen)
 	case isMAC(c.Interface):
-		return fmt.Errorf("network: no interface with MAC %s after %s (seen: %s); set network.interface to one of them or \"auto\"", c.Interface, c.WaitCarrier, seen)
+		return fmt.Errorf("network: no interface with MAC %s after %s (seen: %s); set network.interface to one of them or \"auto\"", c.Interface, c.WaitCarrier.Duration, seen)
 	default:
-		return fmt.Errorf("network: no interface named %s after %s (seen: %s); names in the capture kernel are the kernel's (eth0, …), not udev's: set network.interface to a MAC or \"auto\"", c.Interface, c.WaitCarrier, seen)
+		return fmt.Errorf("network: no interface named %s after %s (seen: %s); names in the capture kernel are the kernel's (eth0, …), not udev's: set network.interface to a MAC or \"auto\"", c.Interface, c.WaitCarrier.Duration, seen)
 	}
 }
 

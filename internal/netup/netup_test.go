@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/rfc1035label"
+
+	"github.com/ukdump/ukdump/internal/config"
 )
 
 // fakeLinks records the operations done on it as ip(8) commands.
@@ -204,7 +206,7 @@ func (e *env) logContains(t *testing.T, want ...string) {
 
 func TestUpStatic(t *testing.T) {
 	e := newEnv(t, []Link{lo, eth0}, iface{"lo", "", ""}, iface{"eth0", "1", "virtio_net"})
-	cfg := Config{Interface: "eth0", Mode: ModeStatic, Address: "192.0.2.20/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53", "2001:db8::53"}}
+	cfg := config.Network{Interface: "eth0", Mode: ModeStatic, Address: "192.0.2.20/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53", "2001:db8::53"}}
 	got, err := Up(context.Background(), cfg, e.opts())
 	if err != nil {
 		t.Fatalf("Up(%+v) = %v", cfg, err)
@@ -234,23 +236,23 @@ func TestUpStatic(t *testing.T) {
 func TestUpStaticVariants(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		cfg     Config
+		cfg     config.Network
 		wantOps []string
 		resolv  string
 	}{
 		{
 			name:    "no gateway, no dns",
-			cfg:     Config{Interface: "eth0", Mode: ModeStatic, Address: "10.1.2.3/8"},
+			cfg:     config.Network{Interface: "eth0", Mode: ModeStatic, Address: "10.1.2.3/8"},
 			wantOps: []string{"link set lo up", "link set eth0 up", "addr replace 10.1.2.3/8 dev eth0"},
 		},
 		{
 			name:    "gateway outside the prefix is on-link",
-			cfg:     Config{Interface: "eth0", Mode: ModeStatic, Address: "203.0.113.7/32", Gateway: "203.0.113.1"},
+			cfg:     config.Network{Interface: "eth0", Mode: ModeStatic, Address: "203.0.113.7/32", Gateway: "203.0.113.1"},
 			wantOps: []string{"link set lo up", "link set eth0 up", "addr replace 203.0.113.7/32 dev eth0", "route replace default via 203.0.113.1 dev #3 onlink"},
 		},
 		{
 			name:    "IPv6",
-			cfg:     Config{Interface: "eth0", Mode: ModeStatic, Address: "2001:db8::20/64", Gateway: "2001:db8::1"},
+			cfg:     config.Network{Interface: "eth0", Mode: ModeStatic, Address: "2001:db8::20/64", Gateway: "2001:db8::1"},
 			wantOps: []string{"link set lo up", "link set eth0 up", "addr replace 2001:db8::20/64 dev eth0", "route replace default via 2001:db8::1 dev #3"},
 		},
 	} {
@@ -278,7 +280,7 @@ func TestUpDHCP(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name    string
-		cfg     Config
+		cfg     config.Network
 		lease   func(Lease) Lease
 		want    Result
 		wantOps []string
@@ -287,7 +289,7 @@ func TestUpDHCP(t *testing.T) {
 	}{
 		{
 			name: "router and dns",
-			cfg:  Config{},
+			cfg:  config.Network{},
 			want: Result{Interface: "eth0", Address: "10.0.2.15/24", Gateway: "10.0.2.2", Took: 50 * time.Millisecond},
 			wantOps: []string{"link set lo up", "link set eth0 up", "addr replace 10.0.2.15/24 dev eth0",
 				"route replace default via 10.0.2.2 dev #3"},
@@ -299,7 +301,7 @@ func TestUpDHCP(t *testing.T) {
 		},
 		{
 			name: "classless routes win over the router option",
-			cfg:  Config{},
+			cfg:  config.Network{},
 			lease: func(l Lease) Lease {
 				l.Routes = []Route{{Dst: cidr("192.168.0.0/16"), Gw: net.ParseIP("10.0.2.9")}, {Dst: cidr("10.0.3.0/24"), Gw: net.IPv4zero}, {Dst: cidr("0.0.0.0/0"), Gw: net.ParseIP("10.0.2.1")}}
 				return l
@@ -311,7 +313,7 @@ func TestUpDHCP(t *testing.T) {
 		},
 		{
 			name: "a /32 lease reaches its router on-link; config dns replaces the lease's",
-			cfg:  Config{DNS: []string{"192.0.2.53"}, DHCPTimeout: 2 * time.Second, DHCPRetries: 1},
+			cfg:  config.Network{DNS: []string{"192.0.2.53"}, DHCPTimeout: config.Duration{Duration: 2 * time.Second}, DHCPRetries: 1},
 			lease: func(l Lease) Lease {
 				l.Address = cidr("203.0.113.7/32")
 				l.Routers = []net.IP{net.ParseIP("203.0.113.1")}
@@ -324,7 +326,7 @@ func TestUpDHCP(t *testing.T) {
 		},
 		{
 			name: "no router, no dns: no route, resolv.conf untouched",
-			cfg:  Config{},
+			cfg:  config.Network{},
 			lease: func(l Lease) Lease {
 				l.Routers, l.DNS = nil, nil
 				return l
@@ -353,9 +355,9 @@ func TestUpDHCP(t *testing.T) {
 			if got := e.resolvConf(t); got != tt.resolv {
 				t.Errorf("resolv.conf = %q, want %q", got, tt.resolv)
 			}
-			timeout, retries := DefaultDHCPTimeout, 0
-			if tt.cfg.DHCPTimeout != 0 {
-				timeout, retries = tt.cfg.DHCPTimeout, tt.cfg.DHCPRetries
+			timeout, retries := config.DefaultDHCPTimeout, 0
+			if tt.cfg.DHCPTimeout.Duration != 0 {
+				timeout, retries = tt.cfg.DHCPTimeout.Duration, tt.cfg.DHCPRetries
 			}
 			if diff := cmp.Diff([]string{fmt.Sprintf("eth0 timeout %s retries %d", timeout, retries)}, e.dhcp); diff != "" {
 				t.Errorf("DHCP calls (-want, +got):\n%s", diff)
@@ -467,7 +469,7 @@ func TestPick(t *testing.T) {
 				}
 			}
 			start := e.now
-			c := Config{Interface: tt.iface, WaitCarrier: DefaultWaitCarrier}
+			c := config.Network{Interface: tt.iface, WaitCarrier: config.Duration{Duration: config.DefaultWaitCarrier}}
 			got, err := pick(context.Background(), c, e.opts().withDefaults())
 			if err != nil {
 				t.Fatalf("pick(%q) = %v", tt.iface, err)
@@ -490,7 +492,7 @@ func TestUpErrors(t *testing.T) {
 	errBoom := errors.New("boom")
 	for _, tt := range []struct {
 		name  string
-		cfg   Config
+		cfg   config.Network
 		links []Link
 		ifs   []iface
 		fail  map[string]error
@@ -501,26 +503,26 @@ func TestUpErrors(t *testing.T) {
 	}{
 		{
 			name: "auto: nothing with carrier lists what it saw",
-			cfg:  Config{WaitCarrier: 2 * time.Second},
+			cfg:  config.Network{WaitCarrier: config.Duration{Duration: 2 * time.Second}},
 			ifs:  []iface{{"tunl0", "1", ""}, {"eth0", "0", "e1000e"}},
 			want: []string{"network: no Ethernet interface with carrier after 2s (seen: lo (loopback), tunl0 (virtual, not Ethernet, carrier 1), eth0 (52:54:00:12:34:56, e1000e, carrier 0)",
 				"--hostonly"},
 		},
 		{
 			name:  "auto: no interfaces but lo",
-			cfg:   Config{WaitCarrier: time.Second},
+			cfg:   config.Network{WaitCarrier: config.Duration{Duration: time.Second}},
 			links: []Link{lo},
 			want:  []string{"no Ethernet interface with carrier after 1s (seen: lo (loopback))"},
 		},
 		{
 			name: "unknown name",
-			cfg:  Config{Interface: "enp0s3", WaitCarrier: time.Second},
+			cfg:  config.Network{Interface: "enp0s3", WaitCarrier: config.Duration{Duration: time.Second}},
 			ifs:  []iface{{"eth0", "1", "virtio_net"}},
 			want: []string{"network: no interface named enp0s3 after 1s (seen: lo (loopback), tunl0 (virtual, not Ethernet, carrier unknown), eth0 (52:54:00:12:34:56, virtio_net, carrier 1)", "not udev's"},
 		},
 		{
 			name: "unknown MAC",
-			cfg:  Config{Interface: "02:00:00:00:00:01", WaitCarrier: time.Second},
+			cfg:  config.Network{Interface: "02:00:00:00:00:01", WaitCarrier: config.Duration{Duration: time.Second}},
 			ifs:  []iface{{"eth0", "1", "virtio_net"}},
 			want: []string{"network: no interface with MAC 02:00:00:00:00:01 after 1s (seen: ", "eth0 (52:54:00:12:34:56, virtio_net, carrier 1)"},
 		},
@@ -530,15 +532,15 @@ func TestUpErrors(t *testing.T) {
 			want: []string{"network: list interfaces: boom"},
 			is:   errBoom,
 		},
-		{name: "bad mode", cfg: Config{Mode: "bootp"}, want: []string{`network: unsupported mode "bootp" (want dhcp, static)`}},
-		{name: "static without prefix", cfg: Config{Mode: ModeStatic, Address: "192.0.2.20"}, want: []string{`network: static address "192.0.2.20": want an address with prefix length, e.g. 192.0.2.20/24`}},
-		{name: "static bad gateway", cfg: Config{Mode: ModeStatic, Address: "192.0.2.20/24", Gateway: "2001:db8::1"}, want: []string{`network: gateway "2001:db8::1" is not an IP address of the same family as 192.0.2.20/24`}},
-		{name: "dhcp with address", cfg: Config{Address: "192.0.2.20/24"}, want: []string{`network: address "192.0.2.20/24" and gateway "" are for mode "static", not "dhcp"`}},
-		{name: "bad dns", cfg: Config{DNS: []string{"dns.example"}}, want: []string{`network: DNS server "dns.example" is not an IP address`}},
-		{name: "negative retries", cfg: Config{DHCPRetries: -1}, want: []string{"network: DHCP retries -1 must not be negative"}},
+		{name: "bad mode", cfg: config.Network{Mode: "bootp"}, want: []string{`network: unsupported mode "bootp" (want dhcp, static)`}},
+		{name: "static without prefix", cfg: config.Network{Mode: ModeStatic, Address: "192.0.2.20"}, want: []string{`network: static address "192.0.2.20": want an address with prefix length, e.g. 192.0.2.20/24`}},
+		{name: "static bad gateway", cfg: config.Network{Mode: ModeStatic, Address: "192.0.2.20/24", Gateway: "2001:db8::1"}, want: []string{`network: gateway "2001:db8::1" is not an IP address of the same family as 192.0.2.20/24`}},
+		{name: "dhcp with address", cfg: config.Network{Address: "192.0.2.20/24"}, want: []string{`network: address "192.0.2.20/24" and gateway "" are for mode "static", not "dhcp"`}},
+		{name: "bad dns", cfg: config.Network{DNS: []string{"dns.example"}}, want: []string{`network: DNS server "dns.example" is not an IP address`}},
+		{name: "negative retries", cfg: config.Network{DHCPRetries: -1}, want: []string{"network: DHCP retries -1 must not be negative"}},
 		{
 			name: "dhcp fails",
-			cfg:  Config{DHCPTimeout: time.Second, DHCPRetries: 2},
+			cfg:  config.Network{DHCPTimeout: config.Duration{Duration: time.Second}, DHCPRetries: 2},
 			dhcp: errBoom,
 			want: []string{"network: DHCPv4 on eth0 (first wait 1s, 2 retries, 0.05s since start): boom"},
 			is:   errBoom,
@@ -564,14 +566,14 @@ func TestUpErrors(t *testing.T) {
 		},
 		{
 			name: "static route fails",
-			cfg:  Config{Mode: ModeStatic, Address: "192.0.2.20/24", Gateway: "192.0.2.1"},
+			cfg:  config.Network{Mode: ModeStatic, Address: "192.0.2.20/24", Gateway: "192.0.2.1"},
 			fail: map[string]error{"route replace": errBoom},
 			want: []string{"network: add default route via 192.0.2.1 dev eth0: boom"},
 			is:   errBoom,
 		},
 		{
 			name: "static address fails",
-			cfg:  Config{Mode: ModeStatic, Address: "192.0.2.20/24"},
+			cfg:  config.Network{Mode: ModeStatic, Address: "192.0.2.20/24"},
 			fail: map[string]error{"addr replace": errBoom},
 			want: []string{"network: add address 192.0.2.20/24 to eth0: boom"},
 			is:   errBoom,
@@ -616,7 +618,7 @@ func TestUpCanceled(t *testing.T) {
 			cancel(errDeadline)
 		}
 	}
-	_, err := Up(ctx, Config{}, e.opts())
+	_, err := Up(ctx, config.Network{}, e.opts())
 	if !errors.Is(err, errDeadline) {
 		t.Fatalf("Up(canceled) = %v, want %v", err, errDeadline)
 	}
