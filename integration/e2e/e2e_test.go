@@ -1,0 +1,147 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	cv "github.com/ukdump/ukdump/integration/internal/crashvm"
+)
+
+// killAfter is where the kill scenarios stop the capture: well inside the
+// ~30 MB -d 31 zlib dump of a 1 GiB guest, and inside its full ELF core.
+const killAfter = 10 << 20
+
+var (
+	// fullELF is a full ELF core: every page.
+	fullELF = cv.Config{Format: "elf", Exclude: []string{"none"}, Targets: []cv.Target{cv.Disk}}
+	// kdumpZlib is kdump-compressed with zlib (which Debian's makedumpfile
+	// and crash read) at the default dump level 31.
+	kdumpZlib = cv.Config{Format: "kdump", Compression: "zlib", Targets: []cv.Target{cv.Disk}}
+)
+
+// with returns c with its targets replaced.
+func with(c cv.Config, t ...cv.Target) cv.Config { c.Targets = t; return c }
+
+// scenarios is the end-to-end table. Each run's files are in out/e2e-NAME
+// (out/e2e for elf, whose core the interop tests read).
+var scenarios = []struct {
+	name   string
+	sc     cv.Scenario
+	checks []cv.Check
+}{{
+	name:   "elf", // a full ELF core to the disk
+	sc:     cv.Scenario{Config: fullELF},
+	checks: cv.Saved("vmcore", cv.ELFCore("vmcore")),
+}, {
+	name:   "kdump", // kdump zlib -d 31 to the disk
+	sc:     cv.Scenario{Config: kdumpZlib},
+	checks: cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),
+}, {
+	// To the test's sshd: a stream target gets a flattened dump, which
+	// ukdump reassemble turns back into a normal file.
+	name:   "sftp",
+	sc:     cv.Scenario{Config: with(kdumpZlib, cv.SFTP)},
+	checks: cv.Saved("vmcore.kdump", cv.Reassemble("vmcore", "vmcore.kdump"), cv.KdumpFile("vmcore.kdump", "zlib")),
+}, {
+	// An sftp target with nothing listening fails first, then the disk.
+	// Disk and network in one image need crashkernel=112M: ukdump load
+	// refuses 96M for it.
+	name: "fallback",
+	sc:   cv.Scenario{Config: with(kdumpZlib, cv.DeadSFTP, cv.Disk), Guest: cv.Guest{Crashkernel: "112M"}},
+	checks: append(cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),
+		cv.ConsoleHas(`ukdump: target 0 failed`)),
+}, {
+	name:   "612", // a 6.12 kernel's crash captured by 6.12
+	sc:     cv.Scenario{Config: kdumpZlib, Guest: cv.Guest{Kernel: "6.12", Crashkernel: "128M"}},
+	checks: cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),
+}, {
+	name:   "612elf", // its full ELF core, for the interop tests' 6.12 page classes
+	sc:     cv.Scenario{Config: fullELF, Guest: cv.Guest{Kernel: "6.12", Crashkernel: "128M"}},
+	checks: cv.Saved("vmcore", cv.ELFCore("vmcore")),
+}, {
+	name:   "612x", // a 6.12 kernel's crash captured by a 6.1 capture kernel
+	sc:     cv.Scenario{Config: kdumpZlib, Guest: cv.Guest{Kernel: "6.12", CaptureKernel: "6.1", Crashkernel: "128M"}},
+	checks: cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),
+}, {
+	// The capture dies abruptly mid-write, as if OOM-killed: the file
+	// left is vmcore.incomplete, marked incomplete, and crash opens it.
+	name:   "kill",
+	sc:     cv.Scenario{Config: kdumpZlib, Fault: cv.Fault{KillAfter: killAfter}},
+	checks: append(killed(), cv.Partial("kdump", "the capture stopped while writing the dump")...),
+}, {
+	name:   "killelf",
+	sc:     cv.Scenario{Config: fullELF, Fault: cv.Fault{KillAfter: killAfter}},
+	checks: append(killed(), cv.Partial("elf", "the capture stopped while writing the dump")...),
+}, {
+	// A disk far smaller than the dump (kdump, no compression, no pages
+	// excluded: ~1 GiB whatever the guest does), retention.min_free 0 so
+	// the capture starts: ENOSPC, the next target (a disk that is not
+	// there), the failure action. (An ELF core would be refused by the
+	// free-space check first.)
+	name: "enospc",
+	sc: cv.Scenario{
+		Config: cv.Config{Format: "kdump", Compression: "none", Exclude: []string{"none"},
+			Targets: []cv.Target{cv.Disk, cv.NoDisk}, Failure: "poweroff", MinFree: "0"},
+		Fault: cv.Fault{DiskSize: "96M"},
+	},
+	checks: append([]cv.Check{
+		cv.ConsoleHas(`ukdump: target 0 failed: .*no space left on device`),
+		cv.ConsoleHas(`ukdump: target 1 failed`),
+		cv.ConsoleHas(`ukdump: result=failed .*action=poweroff`),
+		cv.FileHas("ukdump.log", "copy failed after"),
+	}, cv.Partial("kdump", "no space left on device")...),
+}}
+
+// killed are the checks of a capture killed after killAfter bytes: it said
+// so, init's death panicked the capture kernel, no result line; its disk's
+// journal was replayed.
+func killed() []cv.Check {
+	return []cv.Check{
+		cv.ConsoleHas(fmt.Sprintf(`ukdump: ukdump.e2e.kill_after: %d bytes written; dying now`, killAfter)),
+		cv.ConsoleHas(`Kernel panic - not syncing: Attempted to kill init`),
+		cv.ConsoleLacks(`ukdump: result=`),
+		cv.JournalReplayed(),
+	}
+}
+
+func TestE2E(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := cv.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range scenarios {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(root, "out", "e2e-"+tt.name)
+			if tt.name == "elf" {
+				dir = filepath.Join(root, "out", "e2e")
+			}
+			r, err := cv.Prepare(t.Context(), root, dir, tt.sc, t.Logf)
+			if err != nil {
+				t.Fatalf("Prepare(%s) = %v", tt.name, err)
+			}
+			t.Logf("%v", r)
+			res, err := r.Boot(t.Context(), 1)
+			if err != nil {
+				t.Fatalf("Boot(%s) = %v", tt.name, err)
+			}
+			problems := res.Check(tt.checks)
+			for _, p := range problems {
+				t.Errorf("%s: %v", tt.name, p)
+			}
+			if len(problems) > 0 {
+				t.Logf("last console lines (%s):\n  | %s", res.SerialLog(), strings.Join(res.Tail(25), "\n  | "))
+				return
+			}
+			t.Logf("PASS: %s: %s", tt.name, res.Summary())
+		})
+	}
+}
