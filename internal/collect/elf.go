@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -14,14 +13,7 @@ import (
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
-// elfIncomplete is DUMP_ELF_INCOMPLETE, set in e_flags of an ELF dump whose
-// writing failed.
-const elfIncomplete = 0x1
-
-// eFlagsOff is the offset of e_flags in an ELF64 header.
-const eFlagsOff = 48
-
-// elfMark keeps an ELF dump marked incomplete (e_flags |= elfIncomplete)
+// elfMark keeps an ELF dump marked incomplete (vmcore.FlagIncomplete in e_flags)
 // until it is whole: the header is written with the mark, and clear rewrites
 // e_flags once the data is durable. It needs a sink it can seek in; on a
 // stream (sftp, scp, a pipe) the mark cannot be taken back, so the header is
@@ -48,11 +40,15 @@ func newELFMark(w io.Writer, flags uint32) *elfMark {
 
 // marked returns a copy of an ELF header block with the incomplete mark set.
 func (m *elfMark) marked(head []byte) []byte {
-	if m == nil || len(head) < eFlagsOff+4 {
+	if m == nil {
+		return head
+	}
+	f, off := vmcore.FlagsField(m.flags | vmcore.FlagIncomplete)
+	if len(head) < int(off)+len(f) {
 		return head
 	}
 	b := bytes.Clone(head)
-	binary.LittleEndian.PutUint32(b[eFlagsOff:], m.flags|elfIncomplete)
+	copy(b[off:], f)
 	return b
 }
 
@@ -66,9 +62,7 @@ func (m *elfMark) clear() error {
 			return fmt.Errorf("syncing the dump before marking it complete: %w", err)
 		}
 	}
-	var f [4]byte
-	binary.LittleEndian.PutUint32(f[:], m.flags)
-	if _, err := m.wa.WriteAt(f[:], eFlagsOff); err != nil {
+	if _, err := m.wa.WriteAt(vmcore.FlagsField(m.flags)); err != nil {
 		return fmt.Errorf("marking the dump complete (e_flags): %w", err)
 	}
 	if m.sync != nil {
@@ -212,45 +206,21 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 		}
 	}
 
-	notes, err := rawNotes(src, core)
-	if err != nil {
-		return res, err
-	}
-	var eh [64]byte
-	if _, err := src.ReadAt(eh[:], 0); err != nil {
-		return res, fmt.Errorf("collect: read ELF header: %w", err)
-	}
+	notes := core.NoteBytes
 	phnum := 1 + len(segs)
-	le := binary.LittleEndian
-	le.PutUint64(eh[32:], 64)            // e_phoff
-	le.PutUint64(eh[40:], 0)             // e_shoff
-	le.PutUint16(eh[56:], uint16(phnum)) // e_phnum
-	le.PutUint16(eh[58:], 0)             // e_shentsize
-	le.PutUint16(eh[60:], 0)             // e_shnum
-	le.PutUint16(eh[62:], 0)             // e_shstrndx
-	noteOff := uint64(64 + phnum*56)
+	h := core.Header // as the source's, but for the layout
+	h.Phoff, h.Shoff, h.Phnum, h.Shentsize, h.Shnum, h.Shstrndx = vmcore.EhdrSize, 0, phnum, 0, 0, 0
+	noteOff := uint64(vmcore.EhdrSize + phnum*vmcore.PhdrSize)
 	off := (noteOff + uint64(len(notes)) + ps - 1) / ps * ps
-	head := make([]byte, off)
-	copy(head, eh[:])
-	put := func(i int, typ uint32, flags uint32, o, va, pa, fs, ms uint64) {
-		b := head[64+i*56:]
-		le.PutUint32(b[0:], typ)
-		le.PutUint32(b[4:], flags)
-		le.PutUint64(b[8:], o)
-		le.PutUint64(b[16:], va)
-		le.PutUint64(b[24:], pa)
-		le.PutUint64(b[32:], fs)
-		le.PutUint64(b[40:], ms)
-	}
-	put(0, 4, 0, noteOff, 0, 0, uint64(len(notes)), uint64(len(notes)))
-	copy(head[noteOff:], notes)
+	head := h.Append(make([]byte, 0, off))
+	head = vmcore.Phdr{Type: vmcore.PTNote, Offset: noteOff, Filesz: uint64(len(notes)), Memsz: uint64(len(notes))}.Append(head)
 	var data []pageRange
-	for i, s := range segs {
+	for _, s := range segs {
 		fs, ms := s.filePages*ps, s.memPages*ps+s.tail
 		if s.whole {
 			fs, ms = s.load.Filesz, s.load.Memsz
 		}
-		put(1+i, 1, s.load.Flags, off, s.vaddr, s.paddr, fs, ms)
+		head = vmcore.Phdr{Type: vmcore.PTLoad, Flags: s.load.Flags, Offset: off, Vaddr: s.vaddr, Paddr: s.paddr, Filesz: fs, Memsz: ms}.Append(head)
 		off += fs
 		if s.whole {
 			data = append(data, pageRange{whole: true, load: s.load})
@@ -258,9 +228,11 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 			data = append(data, pageRange{start: s.pfn, end: s.pfn + s.filePages, load: s.load})
 		}
 	}
+	head = append(head, notes...)
+	head = append(head, make([]byte, cap(head)-len(head))...) // zeros up to the first data
 
 	hw := &hashWriter{w: w, h: sha256.New()}
-	mark := newELFMark(w, le.Uint32(eh[eFlagsOff:]))
+	mark := newELFMark(w, h.Flags)
 	fail := func(err error) (Result, error) {
 		// The header written says incomplete (mark), and stays so.
 		res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)

@@ -74,22 +74,6 @@ func pageSize(c *vmcore.Core) uint64 {
 	return vmcore.DefaultPageSize
 }
 
-// rawNotes reads the core's note segments verbatim.
-func rawNotes(src io.ReaderAt, c *vmcore.Core) ([]byte, error) {
-	var b []byte
-	for _, p := range c.Phdrs {
-		if p.Type != 4 { // PT_NOTE
-			continue
-		}
-		n := make([]byte, p.Filesz)
-		if m, err := src.ReadAt(n, int64(p.Offset)); m < len(n) {
-			return nil, fmt.Errorf("collect: read notes at %#x: %w", p.Offset, err)
-		}
-		b = append(b, n...)
-	}
-	return b, nil
-}
-
 // writeKdump writes the kdump-compressed format: to w directly when it is a
 // file (io.WriterAt and io.ReaderAt: the sha256 is read back from it), or
 // flattened as a stream.
@@ -112,14 +96,10 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	dumpable := excludeClasses(src, core, o.DumpLevel, maxPFN, present, &res)
 	ranges = restrict(ranges, dumpable)
 
-	notes, err := rawNotes(src, core)
-	if err != nil {
-		return res, err
-	}
 	p := kdumpfile.Params{
 		PageSize:  int(ps),
 		MaxPFN:    maxPFN,
-		Notes:     notes,
+		Notes:     core.NoteBytes,
 		DumpLevel: o.DumpLevel,
 		Codec:     kdumpfile.Codec(o.Codec),
 		NrCPUs:    core.CPUs(),

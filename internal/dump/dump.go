@@ -28,9 +28,6 @@ const (
 	FormatFlat  = "flat"
 )
 
-// elfIncomplete is DUMP_ELF_INCOMPLETE in e_flags.
-const elfIncomplete = 0x1
-
 // Dump is an open dump file.
 type Dump struct {
 	Path string
@@ -68,7 +65,7 @@ func Open(path string) (*Dump, error) {
 	switch m := magic[:n]; {
 	case n == 0:
 		err = fmt.Errorf("%s: empty file (0 bytes): not a dump (a capture that stopped before writing anything?)", path)
-	case hasPrefix(m, "\x7fELF"):
+	case hasPrefix(m, vmcore.Magic):
 		err = d.openELF()
 	case hasPrefix(m, kdumpfile.Signature) || hasPrefix(m, "DISKDUMP"):
 		err = d.openKdump(FormatKdump, f)
@@ -93,7 +90,7 @@ func (d *Dump) openELF() error {
 		return fmt.Errorf("%s: ELF core: %w", d.Path, err)
 	}
 	d.Core = c
-	if c.Header.Flags&elfIncomplete != 0 {
+	if c.Header.Flags&vmcore.FlagIncomplete != 0 {
 		d.Incomplete = append(d.Incomplete, "the ELF header says incomplete (e_flags DUMP_ELF_INCOMPLETE): its writing stopped")
 	}
 	if c.Truncated > 0 {
@@ -270,7 +267,7 @@ func (d *Dump) Describe() Description {
 		in.Dumped += l.Filesz / ps
 	}
 	for _, p := range d.Core.Phdrs { // as the header says
-		if p.Type == 1 { // PT_LOAD
+		if p.Type == vmcore.PTLoad {
 			in.Pages += p.Memsz / ps
 		}
 	}

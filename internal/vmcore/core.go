@@ -18,6 +18,9 @@ type Core struct {
 	Loads []Phdr
 	// Notes are all notes of all PT_NOTE segments.
 	Notes []Note
+	// NoteBytes are the PT_NOTE segments as the file holds them, one after
+	// the other: what a dump writer copies verbatim.
+	NoteBytes []byte
 	// Info is VMCOREINFO, or nil when the core has none.
 	Info *Info
 	// Size is the size of the file the core was read from.
@@ -46,10 +49,10 @@ func open(r io.ReaderAt, size int64, partial bool) (*Core, error) {
 	c := &Core{Header: h, Phdrs: ph, Size: size}
 	for i, p := range ph {
 		end := p.Offset + p.Filesz
-		if p.Type != ptLoad && p.Type != ptNote {
+		if p.Type != PTLoad && p.Type != PTNote {
 			continue
 		}
-		if partial && p.Type == ptLoad && end >= p.Offset && end > uint64(size) {
+		if partial && p.Type == PTLoad && end >= p.Offset && end > uint64(size) {
 			have := uint64(max(size, 0)) - min(p.Offset, uint64(max(size, 0)))
 			c.Truncated += p.Filesz - have
 			p.Filesz, p.Memsz = have, min(p.Memsz, have)
@@ -62,12 +65,12 @@ func open(r io.ReaderAt, size int64, partial bool) (*Core, error) {
 			return nil, formatErr("program header %d (type %d): file range [%#x, %#x) outside the file (%d bytes)", i, p.Type, p.Offset, end, size)
 		}
 		switch p.Type {
-		case ptLoad:
+		case PTLoad:
 			if p.Filesz > p.Memsz {
 				return nil, formatErr("PT_LOAD %d: p_filesz %#x > p_memsz %#x", i, p.Filesz, p.Memsz)
 			}
 			c.Loads = append(c.Loads, p)
-		case ptNote:
+		case PTNote:
 			if p.Filesz > maxNotes {
 				return nil, formatErr("PT_NOTE %d: %d bytes (more than %d: corrupt header?)", i, p.Filesz, maxNotes)
 			}
@@ -75,15 +78,16 @@ func open(r io.ReaderAt, size int64, partial bool) (*Core, error) {
 			if err := readAt(r, buf, int64(p.Offset), fmt.Sprintf("PT_NOTE %d", i)); err != nil {
 				return nil, err
 			}
-			notes, _, err := parseNotes(buf)
+			notes, err := ParseNotes(buf)
 			if err != nil {
 				return nil, fmt.Errorf("PT_NOTE %d: %w", i, err)
 			}
 			c.Notes = append(c.Notes, notes...)
+			c.NoteBytes = append(c.NoteBytes, buf...)
 		}
 	}
 	for _, n := range c.Notes {
-		if n.Name == "VMCOREINFO" {
+		if n.Name == NoteVMCoreInfo {
 			c.Info = ParseInfo(n.Desc)
 			break
 		}
@@ -95,7 +99,7 @@ func open(r io.ReaderAt, size int64, partial bool) (*Core, error) {
 func (c *Core) CPUs() int {
 	n := 0
 	for _, no := range c.Notes {
-		if no.Name == "CORE" && no.Type == NTPrStatus {
+		if no.Name == NoteCore && no.Type == NTPrStatus {
 			n++
 		}
 	}

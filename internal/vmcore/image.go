@@ -50,46 +50,35 @@ func NewImage(notes []Note, segs []Segment, pageSize int64) *Image {
 	roundUp := func(n uint64) uint64 { return (n + ps - 1) / ps * ps }
 	var nb []byte
 	for _, n := range notes {
-		nb = appendNote(nb, n)
+		nb = AppendNote(nb, n)
 	}
 	phnum := 1 + len(segs)
-	hdrEnd := roundUp(ehdrSize + uint64(phnum)*phdrSize)
+	hdrEnd := roundUp(EhdrSize + uint64(phnum)*PhdrSize)
 	off := hdrEnd + roundUp(uint64(len(nb)))
 
-	ph := []Phdr{{Type: ptNote, Offset: hdrEnd, Filesz: uint64(len(nb)), Memsz: uint64(len(nb))}}
+	ph := []Phdr{{Type: PTNote, Offset: hdrEnd, Filesz: uint64(len(nb)), Memsz: uint64(len(nb))}}
 	im := &Image{}
 	for _, s := range segs {
 		start := s.Paddr / ps * ps
 		end := roundUp(s.Paddr + s.Filesz)
 		head := s.Paddr - start
-		ph = append(ph, Phdr{Type: ptLoad, Flags: 7, Offset: off + head, Vaddr: s.Vaddr, Paddr: s.Paddr, Filesz: s.Filesz, Memsz: s.Memsz})
+		ph = append(ph, Phdr{Type: PTLoad, Flags: 7, Offset: off + head, Vaddr: s.Vaddr, Paddr: s.Paddr, Filesz: s.Filesz, Memsz: s.Memsz})
 		im.pieces = append(im.pieces,
 			piece{off: int64(off), len: int64(head)},
 			piece{off: int64(off + head), len: int64(s.Filesz), src: s.Src, srcOff: s.SrcOff},
 			piece{off: int64(off + head + s.Filesz), len: int64(end - s.Paddr - s.Filesz)})
 		off += end - start
 	}
-	hb := make([]byte, hdrEnd+roundUp(uint64(len(nb))))
-	putEhdr(hb, phnum)
-	for i, p := range ph {
-		p.put(hb[ehdrSize+i*phdrSize:])
+	h := NewHeader(phnum).Append(nil)
+	for _, p := range ph {
+		h = p.Append(h)
 	}
+	hb := make([]byte, hdrEnd+roundUp(uint64(len(nb))))
+	copy(hb, h)
 	copy(hb[hdrEnd:], nb)
 	im.pieces = append([]piece{{off: 0, len: int64(len(hb)), src: bytesReaderAt(hb)}}, im.pieces...)
 	im.size = int64(off)
 	return im
-}
-
-func putEhdr(b []byte, phnum int) {
-	copy(b, "\x7fELF\x02\x01\x01")
-	le16 := func(o int, v uint16) { b[o], b[o+1] = byte(v), byte(v>>8) }
-	le16(16, etCore)
-	le16(18, 62) // EM_X86_64
-	b[20] = 1    // EV_CURRENT
-	b[32] = ehdrSize
-	le16(52, ehdrSize)
-	le16(54, phdrSize)
-	le16(56, uint16(phnum))
 }
 
 type bytesReaderAt []byte
@@ -157,7 +146,7 @@ func OpenOldmem(oldmem io.ReaderAt, elfcorehdr uint64) (*Image, *Core, error) {
 	var segs []Segment
 	for i, p := range ph {
 		switch p.Type {
-		case ptNote:
+		case PTNote:
 			if p.Memsz > maxNotes {
 				return nil, nil, formatErr("PT_NOTE %d: %d bytes (more than %d: corrupt header?)", i, p.Memsz, maxNotes)
 			}
@@ -168,7 +157,7 @@ func OpenOldmem(oldmem io.ReaderAt, elfcorehdr uint64) (*Image, *Core, error) {
 			if err := readAt(oldmem, buf, int64(p.Offset), fmt.Sprintf("oldmem PT_NOTE %d", i)); err != nil {
 				return nil, nil, err
 			}
-			ns, _, err := parseNotes(buf)
+			ns, err := ParseNotes(buf)
 			if err != nil {
 				return nil, nil, fmt.Errorf("PT_NOTE %d at physical %#x: %w", i, p.Offset, err)
 			}
@@ -176,7 +165,7 @@ func OpenOldmem(oldmem io.ReaderAt, elfcorehdr uint64) (*Image, *Core, error) {
 				n.Desc = append([]byte(nil), n.Desc...)
 				notes = append(notes, n)
 			}
-		case ptLoad:
+		case PTLoad:
 			if p.Offset > math.MaxInt64/2 || p.Filesz > math.MaxInt64/2 || p.Filesz > p.Memsz {
 				return nil, nil, formatErr("PT_LOAD %d: offset %#x, filesz %#x, memsz %#x out of range", i, p.Offset, p.Filesz, p.Memsz)
 			}

@@ -3,7 +3,6 @@ package vmcoretest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -46,9 +45,9 @@ func (c Core) Build() (*vmcore.Image, error) {
 	for i := 0; i < c.CPUs; i++ {
 		d := make([]byte, 336)
 		d[32] = byte(i + 1) // pr_pid
-		notes = append(notes, vmcore.Note{Name: "CORE", Type: vmcore.NTPrStatus, Desc: d})
+		notes = append(notes, vmcore.Note{Name: vmcore.NoteCore, Type: vmcore.NTPrStatus, Desc: d})
 	}
-	notes = append(notes, vmcore.Note{Name: "VMCOREINFO", Desc: []byte(c.Info)})
+	notes = append(notes, vmcore.Note{Name: vmcore.NoteVMCoreInfo, Desc: []byte(c.Info)})
 	rng := rand.New(rand.NewPCG(c.Seed, 1))
 	var segs []vmcore.Segment
 	for _, s := range c.Segments {
@@ -96,46 +95,30 @@ func Oldmem() (mem []byte, hdr uint64) {
 	for i := range mem {
 		mem[i] = byte(i*7 + i>>12)
 	}
-	le := binary.LittleEndian
 	note := func(at int, name string, typ uint32, desc []byte) {
 		clear(mem[at : at+4096])
-		le.PutUint32(mem[at:], uint32(len(name)+1))
-		le.PutUint32(mem[at+4:], uint32(len(desc)))
-		le.PutUint32(mem[at+8:], typ)
-		copy(mem[at+12:], name)
-		o := at + 12 + (len(name)+1+3)&^3
-		copy(mem[o:], desc)
+		copy(mem[at:], vmcore.AppendNote(nil, vmcore.Note{Name: name, Type: typ, Desc: desc}))
 		// followed by a zero note header: the terminator
 	}
 	prs := make([]byte, 336)
 	prs[0] = 0xaa
-	note(0x10000, "CORE", 1, prs)
-	note(0x11000, "CORE", 1, prs)
-	note(0x12000, "VMCOREINFO", 0, []byte(Info))
+	note(0x10000, vmcore.NoteCore, vmcore.NTPrStatus, prs)
+	note(0x11000, vmcore.NoteCore, vmcore.NTPrStatus, prs)
+	note(0x12000, vmcore.NoteVMCoreInfo, 0, []byte(Info))
 
 	hdr = 0x20000
 	clear(mem[hdr : hdr+4096])
 	phs := []vmcore.Phdr{
-		{Type: 4, Offset: 0x10000, Paddr: 0x10000, Filesz: 1024, Memsz: 1024},
-		{Type: 4, Offset: 0x11000, Paddr: 0x11000, Filesz: 1024, Memsz: 1024},
-		{Type: 4, Offset: 0x12000, Paddr: 0x12000, Filesz: 4096, Memsz: 4096},
-		{Type: 1, Offset: 0x100000, Paddr: 0x100000, Vaddr: 0xffffffff81000000, Filesz: 0x80000, Memsz: 0x80000},
-		{Type: 1, Offset: 0x300800, Paddr: 0x300800, Vaddr: 0xffff888000300800, Filesz: 0x200000, Memsz: 0x200000},
+		{Type: vmcore.PTNote, Offset: 0x10000, Paddr: 0x10000, Filesz: 1024, Memsz: 1024},
+		{Type: vmcore.PTNote, Offset: 0x11000, Paddr: 0x11000, Filesz: 1024, Memsz: 1024},
+		{Type: vmcore.PTNote, Offset: 0x12000, Paddr: 0x12000, Filesz: 4096, Memsz: 4096},
+		{Type: vmcore.PTLoad, Offset: 0x100000, Paddr: 0x100000, Vaddr: 0xffffffff81000000, Filesz: 0x80000, Memsz: 0x80000},
+		{Type: vmcore.PTLoad, Offset: 0x300800, Paddr: 0x300800, Vaddr: 0xffff888000300800, Filesz: 0x200000, Memsz: 0x200000},
 	}
-	copy(mem[hdr:], "\x7fELF\x02\x01\x01")
-	le.PutUint16(mem[hdr+16:], 4)
-	le.PutUint16(mem[hdr+18:], 62)
-	le.PutUint64(mem[hdr+32:], 64)
-	le.PutUint16(mem[hdr+54:], 56)
-	le.PutUint16(mem[hdr+56:], uint16(len(phs)))
-	for i, p := range phs {
-		b := mem[int(hdr)+64+i*56:]
-		le.PutUint32(b[0:], p.Type)
-		le.PutUint64(b[8:], p.Offset)
-		le.PutUint64(b[16:], p.Vaddr)
-		le.PutUint64(b[24:], p.Paddr)
-		le.PutUint64(b[32:], p.Filesz)
-		le.PutUint64(b[40:], p.Memsz)
+	hb := vmcore.NewHeader(len(phs)).Append(nil)
+	for _, p := range phs {
+		hb = p.Append(hb)
 	}
+	copy(mem[hdr:], hb)
 	return mem, hdr
 }
