@@ -22,7 +22,7 @@ import (
 // end-to-end run saved.
 var vmcore612Path = filepath.Join("..", "..", "out", "e2e-612elf", "dump", "vmcore")
 
-const make612 = "KERNEL=6.12 CRASHKERNEL=128M FORMAT=elf OUTDIR=out/e2e-612elf bash scripts/e2e-qemu.sh"
+const make612 = "go test -tags e2e -run 'TestE2E/612elf$' ./integration/e2e/ (or make e2e)"
 
 // core612 is the 6.12 core opened for page exclusion.
 type core612 struct {
