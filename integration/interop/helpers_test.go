@@ -49,7 +49,6 @@ func needTools(t *testing.T) {
 type elfCore struct {
 	path     string
 	core     *vmcore.Core
-	notes    []byte
 	pageSize int
 	present  *bitmap.Bitmap
 	loads    []vmcore.Phdr // sorted by p_paddr
@@ -74,16 +73,6 @@ func openELFAt(t *testing.T, vmcorePath string) *elfCore {
 	e := &elfCore{path: vmcorePath, core: c, pageSize: 4096}
 	if c.Info != nil && c.Info.PageSize() > 0 {
 		e.pageSize = int(c.Info.PageSize())
-	}
-	for _, p := range c.Phdrs {
-		if p.Type != 4 { // PT_NOTE
-			continue
-		}
-		b := make([]byte, p.Filesz)
-		if _, err := f.ReadAt(b, int64(p.Offset)); err != nil {
-			t.Fatalf("reading PT_NOTE at %#x: %v", p.Offset, err)
-		}
-		e.notes = append(e.notes, b...)
 	}
 	ps := uint64(e.pageSize)
 	var maxPFN uint64
@@ -151,7 +140,9 @@ func (e *elfCore) writeKdump(w io.WriterAt, codec kdumpfile.Codec, level int, du
 		return st, err
 	}
 	defer src.Close()
-	wr, err := kdumpfile.NewWriter(w, kdumpfile.Params{Notes: e.notes, DumpLevel: level, Codec: codec}, e.present, dumpable)
+	p := kdumpfile.CoreParams(e.core)
+	p.DumpLevel, p.Codec = level, codec
+	wr, err := kdumpfile.NewWriter(w, p, e.present, dumpable)
 	if err != nil {
 		return st, err
 	}

@@ -96,25 +96,11 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	dumpable := excludeClasses(src, core, o.DumpLevel, maxPFN, present, &res)
 	ranges = restrict(ranges, dumpable)
 
-	p := kdumpfile.Params{
-		PageSize:  int(ps),
-		MaxPFN:    maxPFN,
-		Notes:     core.NoteBytes,
-		DumpLevel: o.DumpLevel,
-		Codec:     kdumpfile.Codec(o.Codec),
-		NrCPUs:    core.CPUs(),
-	}
+	p := kdumpfile.CoreParams(core)
+	p.PageSize, p.MaxPFN = int(ps), maxPFN
+	p.DumpLevel, p.Codec = o.DumpLevel, kdumpfile.Codec(o.Codec)
 	if o.LowMemory {
 		p.BufferSize = 256 << 10
-	}
-	if core.Info != nil {
-		p.VMCoreInfo = []byte(core.Info.Raw)
-		if t, ok := core.Info.CrashTime(); ok {
-			p.CrashTime = t
-		}
-		if pb, ok := core.Info.Number("phys_base"); ok {
-			p.PhysBase = uint64(pb)
-		}
 	}
 	if p.CrashTime.IsZero() {
 		p.CrashTime = o.Now()

@@ -123,16 +123,7 @@ func coreFromImage(t testing.TB, im *vmcore.Image) *testCore {
 	if err != nil {
 		t.Fatalf("vmcore.Open = %v", err)
 	}
-	tc := &testCore{core: c, im: im}
-	for _, p := range c.Phdrs {
-		if p.Type == 4 {
-			b := make([]byte, p.Filesz)
-			if _, err := im.ReadAt(b, int64(p.Offset)); err != nil {
-				t.Fatalf("reading PT_NOTE: %v", err)
-			}
-			tc.notes = append(tc.notes, b...)
-		}
-	}
+	tc := &testCore{core: c, im: im, notes: c.NoteBytes}
 	// max_mapnr: the highest PT_LOAD end rounded up to a page; RAM: each
 	// PT_LOAD's pfns with both ends rounded down (research 1.2, 1.4).
 	for _, p := range c.Loads {

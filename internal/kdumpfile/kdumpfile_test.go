@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/cstr"
+	"github.com/ukdump/ukdump/internal/vmcore"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
@@ -131,7 +132,8 @@ func TestRoundTrip(t *testing.T) {
 func TestHeaderFields(t *testing.T) {
 	tc := newTestCore(t, 2, testSegments)
 	var f memFile
-	p := Params{Codec: CodecZstd, DumpLevel: 1, Utsname: Utsname{Nodename: "crashed"}}
+	p := CoreParams(tc.core)
+	p.Codec, p.DumpLevel, p.Utsname.Nodename = CodecZstd, 1, "crashed"
 	if err := tc.writeDump(t, &f, p, tc.present); err != nil {
 		t.Fatalf("writing the dump: %v", err)
 	}
@@ -205,7 +207,7 @@ func TestVMCoreInfoOnly(t *testing.T) {
 	present.SetRange(2, 10)
 	info := []byte("OSRELEASE=6.1.0-x\nPAGESIZE=4096\n")
 	var f memFile
-	w, err := NewWriter(&f, Params{VMCoreInfo: info}, present, present)
+	w, err := NewWriter(&f, Params{VMCoreInfo: info, Utsname: Utsname{Release: vmcore.ParseInfo(info).OSRelease()}}, present, present)
 	if err != nil {
 		t.Fatalf("NewWriter = %v", err)
 	}
@@ -228,8 +230,8 @@ func TestVMCoreInfoOnly(t *testing.T) {
 	if got := kf.Header().Utsname.Release; got != "6.1.0-x" {
 		t.Errorf("release = %q, want 6.1.0-x", got)
 	}
-	if got := len(walkNotes(kf.Notes())); got != 1 {
-		t.Errorf("%d notes, want 1", got)
+	if notes, err := vmcore.ParseNotes(kf.Notes()); len(notes) != 1 || err != nil {
+		t.Errorf("ParseNotes(Notes()) = %d notes, %v; want 1", len(notes), err)
 	}
 }
 
@@ -414,7 +416,9 @@ func TestVmcoretestCore(t *testing.T) {
 	}
 	tc := coreFromImage(t, im)
 	var f memFile
-	if err := tc.writeDump(t, &f, Params{Codec: CodecZstd, DumpLevel: 1}, tc.present); err != nil {
+	p := CoreParams(tc.core)
+	p.Codec, p.DumpLevel = CodecZstd, 1
+	if err := tc.writeDump(t, &f, p, tc.present); err != nil {
 		t.Fatalf("writing the dump: %v", err)
 	}
 	kf, err := Open(&f)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
+	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
 // smallDump is a valid dump of a small core, for corrupting.
@@ -124,9 +125,10 @@ func tinyDump(t testing.TB, codec Codec, level int) []byte {
 	present.SetRange(16, 23)
 	dumpable := present.Clone()
 	dumpable.Clear(5)
-	notes := appendVMCoreInfoNote(nil, []byte("OSRELEASE=6.1.0-fuzz\nPAGESIZE=512\n"))
+	notes := vmcore.AppendNote(nil, vmcore.Note{Name: vmcore.NoteVMCoreInfo, Desc: []byte("OSRELEASE=6.1.0-fuzz\nPAGESIZE=512\n")})
 	var f memFile
-	w, err := NewWriter(&f, Params{Notes: notes, Codec: codec, DumpLevel: level}, present, dumpable)
+	p := Params{Notes: notes, PageSize: bs, Codec: codec, DumpLevel: level, Utsname: Utsname{Release: "6.1.0-fuzz"}}
+	w, err := NewWriter(&f, p, present, dumpable)
 	if err != nil {
 		t.Fatalf("NewWriter = %v", err)
 	}

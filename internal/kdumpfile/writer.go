@@ -1,18 +1,16 @@
 package kdumpfile
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
-	"github.com/ukdump/ukdump/internal/cstr"
+	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
 // DefaultBufferSize is the writer's page data cache: data goes to the sink
@@ -22,39 +20,40 @@ const DefaultBufferSize = 1 << 20
 // descCacheSize is the descriptor cache: 2730 descriptors, just under 64 KiB.
 const descCacheSize = 2730 * descSize
 
-// Params describe the dump a Writer writes. Zero-valued fields take the
-// defaults documented with each, most of them from VMCOREINFO.
+// Params describe the dump a Writer writes. What they say of the crashed
+// kernel its caller takes from the core (vmcore.Core and its VMCOREINFO,
+// parsed there): the writer derives nothing from the notes it copies.
+// Zero-valued fields take the defaults documented with each.
 type Params struct {
-	// PageSize is the page and block size; 0 means VMCOREINFO PAGESIZE,
-	// else 4096.
+	// PageSize is the page and block size (VMCOREINFO PAGESIZE); 0 means
+	// 4096.
 	PageSize int
 	// MaxPFN is max_mapnr, the highest pfn+1 of the PT_LOADs (their ends
 	// rounded up to a page); 0 means the bitmaps' Len.
 	MaxPFN uint64
 	// Notes are the bytes of the core's PT_NOTE segment, copied verbatim
-	// (per-CPU NT_PRSTATUS notes, VMCOREINFO, ...).
+	// (per-CPU NT_PRSTATUS notes, VMCOREINFO, ...); the sub-header points
+	// at their VMCOREINFO note.
 	Notes []byte
-	// VMCoreInfo is the VMCOREINFO note's text; nil means the one found in
-	// Notes. If Notes has no VMCOREINFO note, one holding VMCoreInfo is
-	// appended to the copied notes.
+	// VMCoreInfo is VMCOREINFO text for a core whose Notes have no
+	// VMCOREINFO note: one holding it is appended to the copied notes.
 	VMCoreInfo []byte
-	// PhysBase is the sub-header's phys_base, which crash uses for __pa() of
-	// kernel-image addresses; 0 means NUMBER(phys_base) of VMCOREINFO
-	// (x86_64), else 0.
+	// PhysBase is the sub-header's phys_base (VMCOREINFO NUMBER(phys_base)
+	// on x86_64), which crash uses for __pa() of kernel-image addresses.
 	PhysBase uint64
 	// DumpLevel is the makedumpfile -d value the dumpable bitmap was made
 	// with. With bit 1 (zero pages) set, all-zero pages share one descriptor.
 	DumpLevel int
 	// Codec is the compression the header announces; "" means CodecNone.
 	Codec Codec
-	// CrashTime is the header timestamp (tv_sec; tv_usec is always 0); the
-	// zero time means VMCOREINFO CRASHTIME, else 0.
+	// CrashTime is the header timestamp (tv_sec; tv_usec is always 0),
+	// VMCOREINFO CRASHTIME; the zero time writes 0.
 	CrashTime time.Time
-	// NrCPUs is the header's nr_cpus; 0 means the number of "CORE"
-	// NT_PRSTATUS notes in Notes.
+	// NrCPUs is the header's nr_cpus: the core's NT_PRSTATUS notes.
 	NrCPUs int
-	// Utsname is the crashed kernel's utsname; empty fields default to
-	// Sysname "Linux", Release VMCOREINFO OSRELEASE and Machine "x86_64".
+	// Utsname is the crashed kernel's utsname (Release: VMCOREINFO
+	// OSRELEASE); an empty Sysname means "Linux" and an empty Machine
+	// "x86_64".
 	Utsname Utsname
 	// BufferSize is the size of the page data cache; 0 means
 	// DefaultBufferSize. Memory use is about BufferSize + 64 KiB.
@@ -66,61 +65,20 @@ type Params struct {
 	Sync func() error
 }
 
-// note is one ELF note located in a note segment.
-type note struct {
-	name          string
-	typ           uint32
-	descOff, size int // offset of the descriptor in the segment, its size
-}
-
-// walkNotes lists the notes of an ELF note segment, stopping at its end, at
-// a note with n_namesz 0 or at a note that runs past the end.
-func walkNotes(b []byte) []note {
-	var ns []note
-	le := binary.LittleEndian
-	off := 0
-	for off+12 <= len(b) {
-		namesz := int(le.Uint32(b[off:]))
-		descsz := int(le.Uint32(b[off+4:]))
-		if namesz == 0 || namesz > len(b) || descsz > len(b) {
-			break
-		}
-		nameOff := off + 12
-		descOff := nameOff + (namesz+3)&^3
-		end := descOff + (descsz+3)&^3
-		if descOff+descsz > len(b) {
-			break
-		}
-		ns = append(ns, note{name: cstr.String(b[nameOff : nameOff+namesz]), typ: le.Uint32(b[off+8:]), descOff: descOff, size: descsz})
-		if end > len(b) {
-			break
-		}
-		off = end
-	}
-	return ns
-}
-
-// appendVMCoreInfoNote appends a "VMCOREINFO" note holding text.
-func appendVMCoreInfoNote(b, text []byte) []byte {
-	var h [12]byte
-	const name = "VMCOREINFO\x00"
-	binary.LittleEndian.PutUint32(h[0:], uint32(len(name)))
-	binary.LittleEndian.PutUint32(h[4:], uint32(len(text)))
-	b = append(b, h[:]...)
-	b = append(b, name...)
-	b = append(b, make([]byte, (len(name)+3)&^3-len(name))...)
-	b = append(b, text...)
-	return append(b, make([]byte, (len(text)+3)&^3-len(text))...)
-}
-
-// vmcoreinfoValue returns KEY= of VMCOREINFO text.
-func vmcoreinfoValue(info []byte, key string) (string, bool) {
-	for _, line := range strings.Split(cstr.String(info), "\n") {
-		if v, ok := strings.CutPrefix(line, key+"="); ok {
-			return v, true
+// CoreParams are the Params a dump of c takes from it: its notes, its CPUs
+// (NT_PRSTATUS notes), and from its VMCOREINFO the page size, the release,
+// the crash time and phys_base. The caller adds the rest.
+func CoreParams(c *vmcore.Core) Params {
+	p := Params{Notes: c.NoteBytes, NrCPUs: c.CPUs()}
+	if in := c.Info; in != nil {
+		p.PageSize = int(in.PageSize())
+		p.Utsname.Release = in.OSRelease()
+		p.CrashTime, _ = in.CrashTime()
+		if pb, ok := in.Number("phys_base"); ok {
+			p.PhysBase = uint64(pb)
 		}
 	}
-	return "", false
+	return p
 }
 
 // Writer writes a kdump-compressed file: NewWriter writes the header,
@@ -173,23 +131,12 @@ var ErrOrder = errors.New("page out of order")
 // present, the RAM pages) and writes everything before the page
 // descriptors. The sink is not closed by the writer.
 func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writer, error) {
-	info := p.VMCoreInfo
-	notes := walkNotes(p.Notes)
-	var infoNote *note
-	for i := range notes {
-		if notes[i].name == "VMCOREINFO" {
-			infoNote = &notes[i]
-			break
-		}
-	}
 	noteBytes := p.Notes
-	if infoNote == nil && len(info) > 0 {
-		noteBytes = appendVMCoreInfoNote(append([]byte(nil), p.Notes...), info)
-		notes = walkNotes(noteBytes)
-		infoNote = &notes[len(notes)-1]
-	}
-	if infoNote != nil && info == nil {
-		info = noteBytes[infoNote.descOff : infoNote.descOff+infoNote.size]
+	infoOff, infoSize, hasInfo := vmcore.FindNote(noteBytes, vmcore.NoteVMCoreInfo)
+	if !hasInfo && len(p.VMCoreInfo) > 0 {
+		noteBytes = vmcore.AppendNote(bytes.Clone(p.Notes), vmcore.Note{Name: vmcore.NoteVMCoreInfo, Desc: p.VMCoreInfo})
+		infoOff, infoSize, hasInfo = vmcore.FindNote(noteBytes[len(p.Notes):], vmcore.NoteVMCoreInfo)
+		infoOff += len(p.Notes)
 	}
 	if len(noteBytes) > maxNoteSize {
 		return nil, fmt.Errorf("kdumpfile: %d bytes of notes (more than %d)", len(noteBytes), maxNoteSize)
@@ -197,11 +144,6 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 
 	if p.PageSize == 0 {
 		p.PageSize = 4096
-		if v, ok := vmcoreinfoValue(info, "PAGESIZE"); ok {
-			if n, err := strconv.Atoi(v); err == nil {
-				p.PageSize = n
-			}
-		}
 	}
 	if !validBlockSize(p.PageSize) {
 		return nil, fmt.Errorf("kdumpfile: page size %d is not a power of two in [%d, %d]", p.PageSize, minBlockSize, maxBlockSize)
@@ -227,33 +169,8 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 	if pfn, ok := dumpable.SubsetOf(present); !ok {
 		return nil, fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
 	}
-	if p.PhysBase == 0 {
-		if v, ok := vmcoreinfoValue(info, "NUMBER(phys_base)"); ok {
-			// The kernel prints NUMBER() as a signed decimal.
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				p.PhysBase = uint64(n)
-			}
-		}
-	}
-	if p.CrashTime.IsZero() {
-		if v, ok := vmcoreinfoValue(info, "CRASHTIME"); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				p.CrashTime = time.Unix(n, 0)
-			}
-		}
-	}
-	if p.NrCPUs == 0 {
-		for _, n := range notes {
-			if n.name == "CORE" && n.typ == 1 { // NT_PRSTATUS
-				p.NrCPUs++
-			}
-		}
-	}
 	if p.Utsname.Sysname == "" {
 		p.Utsname.Sysname = "Linux"
-	}
-	if p.Utsname.Release == "" {
-		p.Utsname.Release, _ = vmcoreinfoValue(info, "OSRELEASE")
 	}
 	if p.Utsname.Machine == "" {
 		p.Utsname.Machine = "x86_64"
@@ -277,9 +194,9 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 		SizeNote:   uint64(len(noteBytes)),
 		MaxMapnr64: p.MaxPFN,
 	}
-	if infoNote != nil {
-		sub.OffsetVMCoreInfo = offNote + int64(infoNote.descOff)
-		sub.SizeVMCoreInfo = uint64(infoNote.size)
+	if hasInfo {
+		sub.OffsetVMCoreInfo = offNote + int64(infoOff)
+		sub.SizeVMCoreInfo = uint64(infoSize)
 	}
 	var sec int64
 	if !p.CrashTime.IsZero() {
