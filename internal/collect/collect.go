@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ukdump/ukdump/internal/dumplevel"
+	"github.com/ukdump/ukdump/internal/kdumpfile"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -31,7 +32,8 @@ const (
 
 // Options configure a collection. The zero value writes an ELF copy.
 type Options struct {
-	// Format is the output format; "" means FormatELF.
+	// Format is the output format; "" means FormatELF. FormatKdump on a
+	// sink that cannot seek is written as FormatFlat (see Collect).
 	Format string
 	// Codec compresses pages of the kdump and flat formats ("" means zstd).
 	Codec string
@@ -117,11 +119,19 @@ type Result struct {
 	ReadTime, HashTime, WriteTime time.Duration
 }
 
-// Collect writes the dump of core (read through src) to w. On error, Result
-// says how much was written before it.
+// Collect writes the dump of core (read through src) to w. It plans the
+// dump, then writes it. The sink decides one thing: FormatKdump on a sink
+// that cannot seek (not an io.WriterAt and io.ReaderAt: a stream) is
+// written flattened, and Result.Format says FormatFlat. A sink that must
+// know the file's size before its data (target.Sizer) is told it when the
+// plan knows it: for the ELF formats. On error, Result says how much was
+// written before it.
 func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
 	if o.Format == "" {
 		o.Format = FormatELF
+	}
+	if o.Format != FormatELF && o.Codec == "" {
+		o.Codec = string(kdumpfile.CodecZstd)
 	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = DefaultChunkSize
@@ -139,34 +149,56 @@ func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 		return Result{Format: o.Format}, fmt.Errorf("collect: %w", err)
 	}
 	switch o.Format {
-	case FormatELF:
-		if o.DumpLevel == 0 {
-			return copyCore(ctx, src, core, w, o)
-		}
-		return writeELF(ctx, src, core, w, o)
-	case FormatKdump, FormatFlat:
-		return writeKdump(ctx, src, core, w, o)
+	case FormatELF, FormatKdump, FormatFlat:
+	default:
+		return Result{Format: o.Format}, fmt.Errorf("collect: unknown format %q (want elf, kdump, flat)", o.Format)
 	}
-	return Result{Format: o.Format}, fmt.Errorf("collect: unknown format %q (want elf, kdump, flat)", o.Format)
+	start := o.Now()
+	p, err := newPlan(ctx, src, core, w, o, start)
+	if err != nil {
+		return p.result(o), err
+	}
+	if s, ok := w.(interface{ SetSize(int64) error }); ok && p.size >= 0 {
+		if err := s.SetSize(p.size); err != nil {
+			return p.result(o), fmt.Errorf("collect: %w", err)
+		}
+	}
+	switch {
+	case p.format == FormatELF && o.DumpLevel == 0:
+		return p.copyELF(ctx, w, o, start)
+	case p.format == FormatELF:
+		return p.writeELF(ctx, w, o, start)
+	}
+	return p.writeKdump(ctx, w, o, start)
 }
 
-// copyCore writes the core as it is, read in large chunks. On a sink it can
+// MaxSize is the most a dump of core in format can take, when that is known
+// before it is written: an ELF dump is at most the core's size (a copy,
+// exactly that). The size of a compressed one is known only once written
+// (ok false).
+func MaxSize(core *vmcore.Core, format string) (size int64, ok bool) {
+	if format == "" || format == FormatELF {
+		return core.Size, true
+	}
+	return 0, false
+}
+
+// copyELF writes the core as it is, read in large chunks. On a sink it can
 // seek in, the ELF header says incomplete until the last byte is durable.
-func copyCore(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
-	res := Result{Format: o.Format, Codec: "none"}
-	start := o.Now()
+func (p *plan) copyELF(ctx context.Context, w io.Writer, o Options, start time.Time) (Result, error) {
+	res := p.result(o)
 	h := sha256.New()
 	hw := &hashWriter{w: w, h: h}
-	mark := newELFMark(w, core.Header.Flags)
+	mark := newELFMark(w, p.core.Header.Flags)
 	buf := make([]byte, o.ChunkSize)
-	total := core.Size
+	total := p.size
 	for off := int64(0); off < total; {
 		if err := ctx.Err(); err != nil {
 			return finish(res, h, start, o), fmt.Errorf("collect: stopped at %d of %d bytes: %w", off, total, context.Cause(ctx))
 		}
 		n := int(min(int64(len(buf)), total-off))
 		t0 := o.Now()
-		m, err := src.ReadAt(buf[:n], off)
+		m, err := p.src.ReadAt(buf[:n], off)
 		t1 := o.Now()
 		res.ReadTime += t1.Sub(t0)
 		if m < n {

@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
-	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -156,65 +156,19 @@ func elfSegments(loads []vmcore.Phdr, excluded *bitmap.Bitmap, ps, gap uint64) [
 	return segs
 }
 
-// writeELF writes an ELF core without the excluded pages: a first pass finds
-// them, a second writes headers and the kept pages front to back.
-func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
-	res := Result{Format: FormatELF, Codec: "none", DumpLevel: o.DumpLevel}
-	start := o.Now()
-	ps := pageSize(core)
-	ranges, maxPFN := pageRanges(core, ps)
-	excluded := bitmap.New(maxPFN)
-	present := bitmap.New(maxPFN)
-	for _, r := range ranges {
-		present.SetRange(r.start, r.end)
-	}
-	res.Pages.Total = present.Count()
-	// Page classes from the mem_map walk, then zero pages among the rest.
-	dumpable := excludeClasses(src, core, o.DumpLevel, maxPFN, present, &res)
-	if dumpable != present {
-		for pfn, ok := present.NextSet(0); ok; pfn, ok = present.NextSet(pfn + 1) {
-			if !dumpable.Get(pfn) {
-				excluded.Set(pfn)
-			}
-		}
-	}
-	total := int64(res.Pages.Total * ps)
-	if o.DumpLevel&dumplevel.Zero != 0 {
-		var seen uint64
-		scan := &pipeline{src: src, ranges: restrict(ranges, dumpable), pageSize: ps, chunkPages: o.chunkPages(),
-			workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
-		err := scan.run(ctx, func(pfn uint64, po pageOut) error {
-			if po.zero {
-				excluded.Set(pfn)
-				res.Pages.Zero++
-			}
-			seen++
-			if o.Progress != nil && seen%uint64(o.chunkPages()) == 0 {
-				// The scan is the first half of the work.
-				o.Progress(Progress{Done: int64(seen*ps) / 2, Total: total, Elapsed: o.Now().Sub(start)})
-			}
-			return nil
-		})
-		if err != nil {
-			return res, fmt.Errorf("collect: scan for zero pages: %w", err)
-		}
-	}
-	var segs []elfSeg
-	for gap := uint64(mergeGap); ; gap *= 4 {
-		if segs = elfSegments(core.Loads, excluded, ps, gap); len(segs) < maxELFPhdrs {
-			break
-		}
-	}
-
+// elfLayout lays out the filtered ELF of core: the ELF header (the core's,
+// but for the layout), the PT_NOTE with the core's notes, a PT_LOAD per
+// segment, the notes, and zeros up to a page; then the segments' data. It
+// returns that head, the data in file order and the file's size.
+func elfLayout(core *vmcore.Core, segs []elfSeg, ps uint64) (head []byte, data []pageRange, size int64) {
 	notes := core.NoteBytes
 	phnum := 1 + len(segs)
-	h := core.Header // as the source's, but for the layout
+	h := core.Header
 	h.Phoff, h.Shoff, h.Phnum, h.Shentsize, h.Shnum, h.Shstrndx = vmcore.EhdrSize, 0, phnum, 0, 0, 0
 	noteOff := uint64(vmcore.EhdrSize + phnum*vmcore.PhdrSize)
 	off := (noteOff + uint64(len(notes)) + ps - 1) / ps * ps
-	head := h.Append(make([]byte, 0, off))
+	head = h.Append(make([]byte, 0, off))
 	head = vmcore.Phdr{Type: vmcore.PTNote, Offset: noteOff, Filesz: uint64(len(notes)), Memsz: uint64(len(notes))}.Append(head)
-	var data []pageRange
 	for _, s := range segs {
 		fs, ms := s.filePages*ps, s.memPages*ps+s.tail
 		if s.whole {
@@ -230,31 +184,39 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 	}
 	head = append(head, notes...)
 	head = append(head, make([]byte, cap(head)-len(head))...) // zeros up to the first data
+	return head, data, int64(off)
+}
 
+// writeELF writes the ELF core without the excluded pages that p laid out:
+// the head, then the kept pages front to back (the second half of the
+// work, after the plan's zero-page scan).
+func (p *plan) writeELF(ctx context.Context, w io.Writer, o Options, start time.Time) (Result, error) {
+	res := p.result(o)
+	ps := p.pageSize
 	hw := &hashWriter{w: w, h: sha256.New()}
-	mark := newELFMark(w, h.Flags)
+	mark := newELFMark(w, p.core.Header.Flags)
 	fail := func(err error) (Result, error) {
 		// The header written says incomplete (mark), and stays so.
 		res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
 		return res, fmt.Errorf("collect: %w", err)
 	}
-	if err := hw.writeHead(head, mark); err != nil {
+	if err := hw.writeHead(p.head, mark); err != nil {
 		return fail(err)
 	}
 	var written uint64
-	for _, d := range data {
+	for _, d := range p.data {
 		if d.whole {
 			// A PT_LOAD we do not split is copied as it is.
-			if _, err := io.Copy(hw, io.NewSectionReader(src, int64(d.load.Offset), int64(d.load.Filesz))); err != nil {
+			if _, err := io.Copy(hw, io.NewSectionReader(p.src, int64(d.load.Offset), int64(d.load.Filesz))); err != nil {
 				return fail(err)
 			}
 			continue
 		}
-		copyPl := &pipeline{src: src, ranges: []pageRange{d}, pageSize: ps, chunkPages: o.chunkPages(), workers: 1, inflight: 2}
+		copyPl := &pipeline{src: p.src, ranges: []pageRange{d}, pageSize: ps, chunkPages: o.chunkPages(), workers: 1, inflight: 2}
 		err := copyPl.run(ctx, func(pfn uint64, po pageOut) error {
 			written++
 			if o.Progress != nil && written%uint64(o.chunkPages()) == 0 {
-				o.Progress(Progress{Done: total/2 + int64(written*ps)/2, Total: total, Elapsed: o.Now().Sub(start)})
+				o.Progress(Progress{Done: p.total/2 + int64(written*ps)/2, Total: p.total, Elapsed: o.Now().Sub(start)})
 			}
 			_, err := hw.Write(po.data)
 			return err
@@ -266,11 +228,11 @@ func writeELF(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writ
 	if err := mark.clear(); err != nil {
 		return fail(err)
 	}
-	res.Pages.Excluded = excluded.Count()
+	res.Pages.Excluded = p.excluded.Count()
 	res.Pages.Dumped = res.Pages.Total - res.Pages.Excluded
 	res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
 	if o.Progress != nil {
-		o.Progress(Progress{Done: total, Total: total, Elapsed: res.Duration})
+		o.Progress(Progress{Done: p.total, Total: p.total, Elapsed: res.Duration})
 	}
 	return res, nil
 }

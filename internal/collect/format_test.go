@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
@@ -184,5 +186,72 @@ func TestCollectClassesUnavailable(t *testing.T) {
 	defer f.Close()
 	if _, err := kdumpfile.Open(f); err != nil {
 		t.Errorf("kdumpfile.Open = %v", err)
+	}
+}
+
+// stream is a sink that cannot seek: it hides the file's WriterAt and
+// ReaderAt.
+type stream struct{ w io.Writer }
+
+func (s stream) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// The kdump format on a sink that cannot seek is written flattened, as the
+// flat format would be, and the result says so.
+func TestCollectKdumpOnStream(t *testing.T) {
+	im, c, _ := build(t)
+	o := collect.Options{Format: collect.FormatKdump, Codec: "zlib", DumpLevel: 1, Workers: 2, Now: func() time.Time { return time.Unix(1, 0) }}
+	var got bytes.Buffer
+	res, err := collect.Collect(context.Background(), im, c, stream{&got}, o)
+	if err != nil || res.Format != collect.FormatFlat {
+		t.Fatalf("Collect(kdump to a stream) = %+v, %v; want format flat", res, err)
+	}
+	o.Format = collect.FormatFlat
+	var want bytes.Buffer
+	if _, err := collect.Collect(context.Background(), im, c, stream{&want}, o); err != nil {
+		t.Fatalf("Collect(flat) = %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("kdump to a stream (%d bytes) differs from flat (%d bytes)", got.Len(), want.Len())
+	}
+}
+
+// sized is a sink that wants the file's size before its data, as the legacy
+// scp target does.
+type sized struct {
+	bytes.Buffer
+	sizes   []int64
+	tooLate bool // SetSize came after data
+}
+
+func (s *sized) SetSize(n int64) error {
+	s.sizes = append(s.sizes, n)
+	s.tooLate = s.tooLate || s.Len() > 0
+	return nil
+}
+
+// The ELF formats tell the sink their size before the first byte; the
+// compressed ones, whose size nobody knows before the end, do not.
+func TestCollectSetSize(t *testing.T) {
+	im, c, _ := build(t)
+	for _, tt := range []struct {
+		o    collect.Options
+		want bool
+	}{
+		{collect.Options{Format: collect.FormatELF}, true},
+		{collect.Options{Format: collect.FormatELF, DumpLevel: 1}, true},
+		{collect.Options{Format: collect.FormatFlat, DumpLevel: 1}, false},
+		{collect.Options{Format: collect.FormatKdump, DumpLevel: 1}, false},
+	} {
+		var s sized
+		res, err := collect.Collect(context.Background(), im, c, &s, tt.o)
+		if err != nil {
+			t.Fatalf("Collect(%+v) = %v", tt.o, err)
+		}
+		switch {
+		case !tt.want && len(s.sizes) != 0:
+			t.Errorf("Collect(%+v): SetSize%v, want no call", tt.o, s.sizes)
+		case tt.want && (len(s.sizes) != 1 || s.sizes[0] != int64(s.Len()) || res.Bytes != int64(s.Len()) || s.tooLate):
+			t.Errorf("Collect(%+v): SetSize%v (after data: %v) for %d bytes written, want one call with that size first", tt.o, s.sizes, s.tooLate, s.Len())
+		}
 	}
 }

@@ -4,16 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumplevel"
-	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
-	"github.com/ukdump/ukdump/internal/memmap"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -74,69 +72,41 @@ func pageSize(c *vmcore.Core) uint64 {
 	return vmcore.DefaultPageSize
 }
 
-// writeKdump writes the kdump-compressed format: to w directly when it is a
-// file (io.WriterAt and io.ReaderAt: the sha256 is read back from it), or
-// flattened as a stream.
-func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options) (Result, error) {
-	if o.Codec == "" {
-		o.Codec = string(kdumpfile.CodecZstd)
-	}
-	res := Result{Format: o.Format, Codec: o.Codec, DumpLevel: o.DumpLevel}
-	start := o.Now()
-	ps := pageSize(core)
-	ranges, maxPFN := pageRanges(core, ps)
-	present := bitmap.New(maxPFN)
-	for _, r := range ranges {
-		present.SetRange(r.start, r.end)
-	}
-	// In this format zero pages stay in the 2nd bitmap and share one
-	// descriptor (research/makedumpfile.md 1.4); the other classes come
-	// from the mem_map walk.
-	res.Pages.Total = present.Count()
-	dumpable := excludeClasses(src, core, o.DumpLevel, maxPFN, present, &res)
-	ranges = restrict(ranges, dumpable)
-
-	p := kdumpfile.CoreParams(core)
-	p.PageSize, p.MaxPFN = int(ps), maxPFN
-	p.DumpLevel, p.Codec = o.DumpLevel, kdumpfile.Codec(o.Codec)
+// writeKdump writes the kdump-compressed format p planned: to w directly
+// (FormatKdump: a file, the sha256 read back from it), or flattened as a
+// stream (FormatFlat).
+func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start time.Time) (Result, error) {
+	res := p.result(o)
+	ps := p.pageSize
+	kp := kdumpfile.CoreParams(p.core)
+	kp.PageSize, kp.MaxPFN = int(ps), p.maxPFN
+	kp.DumpLevel, kp.Codec = o.DumpLevel, kdumpfile.Codec(o.Codec)
 	if o.LowMemory {
-		p.BufferSize = 256 << 10
+		kp.BufferSize = 256 << 10
 	}
-	if p.CrashTime.IsZero() {
-		p.CrashTime = o.Now()
+	if kp.CrashTime.IsZero() {
+		kp.CrashTime = o.Now()
 	}
 	if s, ok := w.(interface{ Sync() error }); ok {
 		// The header is marked complete only after the data is durable.
-		p.Sync = s.Sync
+		kp.Sync = s.Sync
 	}
 
 	hw := &hashWriter{w: w, h: sha256.New()}
 	var sink *sizeWriterAt
 	var flat *kdumpfile.FlatWriter
-	var file interface {
-		io.WriterAt
-		io.ReaderAt
-	}
-	if o.Format == FormatFlat {
+	if p.format == FormatFlat {
 		flat = kdumpfile.NewFlatWriter(hw)
 		sink = &sizeWriterAt{w: flat}
 	} else {
-		f, ok := w.(interface {
-			io.WriterAt
-			io.ReaderAt
-		})
-		if !ok {
-			return res, fmt.Errorf("collect: the kdump format needs a file it can seek in; use format \"flat\" for a stream")
-		}
-		file = f
-		sink = &sizeWriterAt{w: f}
+		sink = &sizeWriterAt{w: w.(io.WriterAt)}
 	}
-	kw, err := kdumpfile.NewWriter(sink, p, present, dumpable)
+	kw, err := kdumpfile.NewWriter(sink, kp, p.present, p.dumpable)
 	if err != nil {
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	pl := &pipeline{
-		src: src, ranges: ranges, pageSize: ps, chunkPages: o.chunkPages(),
+		src: p.src, ranges: p.ranges, pageSize: ps, chunkPages: o.chunkPages(),
 		workers: o.Workers, inflight: 2 * o.Workers,
 		detectZero: o.DumpLevel&dumplevel.Zero != 0,
 		newProcess: func() (processFunc, error) {
@@ -147,7 +117,6 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 			return c.Compress, nil
 		},
 	}
-	total := int64(dumpable.Count() * ps)
 	var done uint64
 	err = pl.run(ctx, func(pfn uint64, po pageOut) error {
 		if po.zero {
@@ -159,7 +128,7 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 			return err
 		}
 		if o.Progress != nil && done%uint64(o.chunkPages()) == 0 {
-			o.Progress(Progress{Done: int64(done * ps), Total: total, Elapsed: o.Now().Sub(start)})
+			o.Progress(Progress{Done: int64(done * ps), Total: p.total, Elapsed: o.Now().Sub(start)})
 		}
 		return nil
 	})
@@ -175,13 +144,13 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 	}
 	res.Duration = o.Now().Sub(start)
 	if o.Progress != nil && err == nil {
-		o.Progress(Progress{Done: total, Total: total, Elapsed: res.Duration})
+		o.Progress(Progress{Done: p.total, Total: p.total, Elapsed: res.Duration})
 	}
 	if flat != nil {
 		res.Bytes, res.SHA256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
 	} else if res.Bytes = sink.size; !o.NoHash {
 		t := o.Now()
-		sum, herr := hashFile(file, sink.size)
+		sum, herr := hashFile(w.(io.ReaderAt), sink.size)
 		res.HashTime = o.Now().Sub(t)
 		res.SHA256 = sum
 		if herr != nil && err == nil {
@@ -192,36 +161,6 @@ func writeKdump(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Wr
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	return res, nil
-}
-
-// excludeClasses returns the pages to dump: present minus the page classes
-// of level (bits 2-16) found by the mem_map walk. If the walk is impossible
-// (VMCOREINFO lacks what it needs) every present page is kept and a warning
-// says so: a bigger dump rather than none.
-func excludeClasses(src io.ReaderAt, core *vmcore.Core, level int, maxPFN uint64, present *bitmap.Bitmap, res *Result) *bitmap.Bitmap {
-	if level&^dumplevel.Zero == 0 {
-		return present
-	}
-	fail := func(err error) *bitmap.Bitmap {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("dump level %d: cannot exclude page classes (%v); keeping those pages", level, err))
-		return present
-	}
-	if core.Info == nil {
-		return fail(errors.New("the core has no VMCOREINFO"))
-	}
-	k, err := dumpmem.NewKernel(dumpmem.FromELF(src, core), core.Info, core.Loads)
-	if err != nil {
-		return fail(err)
-	}
-	dumpable, counts, err := memmap.Exclude(k, level, maxPFN, present)
-	if err != nil {
-		return fail(err)
-	}
-	res.Pages.Excluded = counts.Total()
-	if counts.Unreadable > 0 {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d struct pages could not be read; their pages are kept", counts.Unreadable))
-	}
-	return dumpable
 }
 
 // restrict cuts page ranges down to the runs of pages set in keep, so that
