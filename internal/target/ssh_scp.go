@@ -5,7 +5,6 @@ package target
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +33,7 @@ const scpSpoolMax = 1 << 20
 //
 // The protocol wants a file's size before its data: a small file (≤ 1 MiB:
 // manifest.json, ukdump.log) is held until Sync or Close; a larger one must
-// begin with ELF headers, which give its size (ELF vmcores do). A dropped
+// be given its size first (Sizer: collect does so for ELF dumps). A dropped
 // connection cannot be resumed: the sink has no offsets.
 type scpDir struct {
 	r    *sshRemote
@@ -263,31 +262,36 @@ func (f *scpFile) Write(b []byte) (int, error) {
 		return 0, f.fail(errors.New("write after sync"))
 	}
 	if f.sess == nil {
-		take := min(len(b), scpSpoolMax+1-len(f.spool))
-		f.spool = append(f.spool, b[:take]...)
-		size, ok := elfFileSize(f.spool)
-		if !ok {
-			if len(f.spool) > scpSpoolMax {
-				return 0, f.fail(fmt.Errorf("the legacy scp protocol needs a file's size before its data, and this file is larger than %d bytes and has no ELF headers that give it (enable the server's SFTP subsystem: Subsystem sftp internal-sftp)", scpSpoolMax))
-			}
-			return len(b), nil
+		if len(f.spool)+len(b) > scpSpoolMax {
+			return 0, f.fail(fmt.Errorf("the legacy scp protocol needs a file's size before its data, and this file is larger than %d bytes and its writer did not give its size (enable the server's SFTP subsystem: Subsystem sftp internal-sftp)", scpSpoolMax))
 		}
-		if err := f.start(size); err != nil {
-			return 0, err
-		}
-		if err := f.send(f.spool); err != nil {
-			return 0, err
-		}
-		f.spool = nil
-		if err := f.send(b[take:]); err != nil {
-			return take, err
-		}
+		f.spool = append(f.spool, b...)
 		return len(b), nil
 	}
 	if err := f.send(b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// SetSize announces the file's size (Sizer) and starts its transfer, with
+// what was written before it. The file must then be given size bytes in
+// all: Sync and Close fail on fewer, Write on more.
+func (f *scpFile) SetSize(size int64) error {
+	switch {
+	case f.err != nil:
+		return f.err
+	case f.sess != nil:
+		return f.fail(fmt.Errorf("SetSize(%d) after the transfer began (size %d)", size, f.size))
+	case size < int64(len(f.spool)):
+		return f.fail(fmt.Errorf("SetSize(%d) after %d bytes were written", size, len(f.spool)))
+	}
+	if err := f.start(size); err != nil {
+		return err
+	}
+	err := f.send(f.spool)
+	f.spool = nil
+	return err
 }
 
 // start begins the transfer of a file of size bytes.
@@ -331,7 +335,7 @@ func (f *scpFile) start(size int64) error {
 // send streams file data, no more than the size announced.
 func (f *scpFile) send(b []byte) error {
 	if f.sent+int64(len(b)) > f.size {
-		return f.fail(fmt.Errorf("given more than the %d bytes its ELF headers announce", f.size))
+		return f.fail(fmt.Errorf("given more than the %d bytes announced", f.size))
 	}
 	n, err := f.w.Write(b)
 	f.sent += int64(n)
@@ -374,7 +378,7 @@ func (f *scpFile) finish() error {
 		f.spool = nil
 	}
 	if f.sent != f.size {
-		return f.fail(fmt.Errorf("only %d of the %d bytes its ELF headers announce were written; the server keeps an incomplete file", f.sent, f.size))
+		return f.fail(fmt.Errorf("only %d of the %d bytes announced were written; the server keeps an incomplete file", f.sent, f.size))
 	}
 	if err := f.w.WriteByte(0); err != nil {
 		return f.fail(fmt.Errorf("send end of data: %w", err))
@@ -428,42 +432,4 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 		l.b.Write(p[:min(room, len(p))])
 	}
 	return len(p), nil
-}
-
-// elfFileSize returns the size of the ELF64 file b begins with, from its
-// headers: the end of the furthest segment, header table or section table.
-// ok is false if b is not ELF64 or does not hold every program header yet.
-func elfFileSize(b []byte) (size int64, ok bool) {
-	if len(b) < 64 || string(b[:4]) != "\x7fELF" || b[4] != 2 {
-		return 0, false
-	}
-	var bo binary.ByteOrder
-	switch b[5] {
-	case 1:
-		bo = binary.LittleEndian
-	case 2:
-		bo = binary.BigEndian
-	default:
-		return 0, false
-	}
-	phoff, shoff := bo.Uint64(b[0x20:]), bo.Uint64(b[0x28:])
-	ehsize, phentsize, phnum := uint64(bo.Uint16(b[0x34:])), uint64(bo.Uint16(b[0x36:])), uint64(bo.Uint16(b[0x38:]))
-	shentsize, shnum := uint64(bo.Uint16(b[0x3a:])), uint64(bo.Uint16(b[0x3c:]))
-	const limit = 1 << 62
-	if phnum == 0 || phentsize < 56 || phoff > uint64(len(b)) || phoff+phnum*phentsize > uint64(len(b)) || shoff > limit {
-		return 0, false
-	}
-	end := max(ehsize, phoff+phnum*phentsize)
-	if shnum > 0 {
-		end = max(end, shoff+shnum*shentsize)
-	}
-	for i := range phnum {
-		ph := b[phoff+i*phentsize:]
-		off, filesz := bo.Uint64(ph[8:]), bo.Uint64(ph[32:])
-		if off > limit || filesz > limit {
-			return 0, false
-		}
-		end = max(end, off+filesz)
-	}
-	return int64(end), true
 }

@@ -51,6 +51,15 @@ type File interface {
 	Close() error
 }
 
+// Sizer is a File that must know its size before its data: the legacy scp
+// protocol announces it first. A writer that knows the size (collect does
+// for the ELF formats) calls SetSize before it writes; a file whose size
+// it never learns is held up to a limit (see scpDir). Other Files need not
+// implement it.
+type Sizer interface {
+	SetSize(size int64) error
+}
+
 // dumpDirRE matches the names of dump directories: <host>-<YYYYmmddTHHMMSSZ>[.N].
 var dumpDirRE = regexp.MustCompile(`^.+-(\d{8}T\d{6}Z)(\.\d+)?$`)
 
