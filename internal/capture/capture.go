@@ -450,13 +450,7 @@ func (c *capture) capture(ctx context.Context) Outcome {
 				continue
 			}
 		}
-		format := c.cfg.Collect.Format
-		if format == collect.FormatKdump && tc.IsNetwork() {
-			// A remote file is written as a stream: the kdump format
-			// flattened (ukdump reassemble or makedumpfile -R restore it).
-			format = collect.FormatFlat
-		}
-		dir, err := c.saveTo(ctx, t, src, m, format)
+		dir, err := c.saveTo(ctx, t, src, m)
 		if err == nil {
 			return Outcome{Result: ResultSaved, Action: c.cfg.Action.Final, Dir: dir, Target: t.String()}
 		}
@@ -536,7 +530,7 @@ func (c *capture) hostName(src *source) string {
 }
 
 // saveTo writes the dump and its side files to one target.
-func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Manifest, format string) (string, error) {
+func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Manifest) (string, error) {
 	ostart := c.env.Now()
 	d, err := t.Open(ctx)
 	if err != nil {
@@ -558,11 +552,11 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	if err != nil {
 		return "", err
 	}
-	// A full ELF copy needs the core's size; a filtered or compressed dump
-	// needs at most that, but only min_free is sure.
+	// The dump's size if collect knows it before writing; only min_free
+	// is sure for a compressed one.
 	need := int64(c.cfg.Retention.MinFree)
-	if c.cfg.Collect.Format == collect.FormatELF {
-		need += src.core.Size
+	if size, ok := collect.MaxSize(src.core, c.cfg.Collect.Format); ok {
+		need += size
 	}
 	if free < need {
 		return "", fmt.Errorf("not enough space on %s: %s free, need %s (dump %s + min_free %s)", d,
@@ -590,7 +584,7 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	}
 
 	c.reserveSideFiles(d, name, m)
-	res, cerr := c.copy(ctx, d, name, src, format)
+	res, cerr := c.copy(ctx, d, name, src)
 	m.Format, m.Compression, m.DumpLevel, m.Pages = res.Format, res.Codec, res.DumpLevel, res.Pages
 	m.Warnings = append(m.Warnings, res.Warnings...)
 	for _, w := range res.Warnings {
@@ -622,7 +616,9 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 }
 
 // copy writes vmcore.incomplete, syncs it and renames it to vmcore.
-func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *source, format string) (collect.Result, error) {
+// The sink decides whether the kdump format is flattened (collect.Collect):
+// a remote file is a stream, restored by ukdump reassemble or makedumpfile -R.
+func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *source) (collect.Result, error) {
 	inc, final := name+"/vmcore.incomplete", name+"/vmcore"
 	f, err := d.Create(inc)
 	if err != nil {
@@ -632,7 +628,7 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 	var last time.Time
 	level, _ := c.cfg.Collect.Level() // validated with the config
 	res, err := collect.Collect(ctx, src.r, src.core, f, collect.Options{
-		Format:    format,
+		Format:    c.cfg.Collect.Format,
 		LowMemory: true,
 		Codec:     c.cfg.Collect.Compression,
 		DumpLevel: level,
