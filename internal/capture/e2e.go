@@ -122,6 +122,15 @@ func (k *killFile) write(p []byte, write func([]byte) (int, error)) (int, error)
 
 func (k *killFile) Sync() error { return k.f.Sync() }
 
+// SetSize gives the size to a file that wants it before its data
+// (target.Sizer); to any other, it is not needed.
+func (k *killFile) SetSize(size int64) error {
+	if s, ok := k.f.(target.Sizer); ok {
+		return s.SetSize(size)
+	}
+	return nil
+}
+
 func (k *killFile) Close() error { return k.f.Close() }
 
 // killFileAt is a killFile over a file with WriteAt and ReadAt.
