@@ -110,9 +110,9 @@ func newTestCore(t testing.TB, seed uint64, segs [][2]uint64) *testCore {
 	for i := range 2 {
 		d := make([]byte, 336)
 		d[32] = byte(i + 1)
-		notes = append(notes, vmcore.Note{Name: "CORE", Type: vmcore.NTPrStatus, Desc: d})
+		notes = append(notes, vmcore.Note{Name: vmcore.NoteCore, Type: vmcore.NTPrStatus, Desc: d})
 	}
-	notes = append(notes, vmcore.Note{Name: "VMCOREINFO", Desc: []byte(vmcoretest.Info + "NUMBER(phys_base)=350224384\n")})
+	notes = append(notes, vmcore.Note{Name: vmcore.NoteVMCoreInfo, Desc: []byte(vmcoretest.Info + "NUMBER(phys_base)=350224384\n")})
 	im := vmcore.NewImage(notes, ss, testPageSize)
 	return coreFromImage(t, im)
 }
