@@ -164,7 +164,7 @@ func Collect(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 		}
 	}
 	switch {
-	case p.format == FormatELF && o.DumpLevel == 0:
+	case p.copy:
 		return p.copyELF(ctx, w, o, start)
 	case p.format == FormatELF:
 		return p.writeELF(ctx, w, o, start)

@@ -21,8 +21,11 @@ type plan struct {
 	// format is what is written: FormatELF, FormatKdump, or FormatFlat (also
 	// for FormatKdump on a sink it cannot seek in).
 	format string
-	src    io.ReaderAt
-	core   *vmcore.Core
+	// copy is the ELF copy (dump level 0): the core as it is, and nothing
+	// else planned.
+	copy bool
+	src  io.ReaderAt
+	core *vmcore.Core
 	// size is the output's size in bytes when it is known before writing
 	// (the ELF formats), else -1.
 	size int64
@@ -68,8 +71,7 @@ func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 		p.format = FormatFlat
 	}
 	if p.format == FormatELF && o.DumpLevel == 0 {
-		// The ELF copy: the core as it is.
-		p.size, p.total = core.Size, core.Size
+		p.copy, p.size, p.total = true, core.Size, core.Size
 		return p, nil
 	}
 	p.pageSize = pageSize(core)
