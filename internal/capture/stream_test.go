@@ -43,11 +43,10 @@ func (d streamDir) Create(name string) (target.File, error) {
 // The kdump format on a target that cannot seek is saved flattened, and the
 // manifest says so: the sink decides, not the kind of target.
 func TestCaptureKdumpToStream(t *testing.T) {
-	cfg := strings.Replace(diskConfig, "format = \"elf\"\nexclude = [\"none\"]\n", "format = \"kdump\"\n", 1)
-	r := newFakeRoot(t, cfg, true)
+	r := newFakeRoot(t, strings.Replace(diskConfig, "format = \"elf\"\nexclude = [\"none\"]\n", "format = \"kdump\"\n", 1), true)
+	dir := filepath.Join(r.dir, "stream")
 	var console bytes.Buffer
 	env := r.env(&console)
-	dir := filepath.Join(r.dir, "stream")
 	env.NewTarget = func(int, config.Target) target.Target { return streamTarget{dir} }
 	o := capture.Run(env)
 	if o.Result != capture.ResultSaved {
