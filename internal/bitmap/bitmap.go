@@ -1,3 +1,6 @@
+// Package bitmap is the bitmap of page frame numbers that the dump formats,
+// the collector and the mem_map classifier share: one bit per pfn, laid out as
+// the kdump-compressed format stores it.
 package bitmap
 
 import (
