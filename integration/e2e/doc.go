@@ -11,6 +11,9 @@
 //	make all out/stage1-init
 //	go test -tags e2e -run 'TestE2E/kill$' ./integration/e2e/ -v
 //
+// All of them take longer than go test's default -timeout of 10m on a slow
+// machine: give -timeout 60m, as make e2e does.
+//
 // Each scenario keeps its files in out/e2e-NAME (out/e2e for elf): the
 // config, the capture image, the serial log, the disk, and dump/, the copy of
 // what the capture saved. The interop tests read out/e2e/dump/vmcore and

@@ -26,7 +26,7 @@ type Check func(*Result) error
 func (r *Result) Check(checks []Check) []error {
 	var errs []error
 	if r.TimedOut {
-		errs = append(errs, fmt.Errorf("QEMU did not exit within %v: killed (%s)", r.Timeout, r.SerialLog()))
+		errs = append(errs, fmt.Errorf("QEMU did not exit within %v: killed (%s)", r.timeout(), r.SerialLog()))
 	}
 	for _, c := range checks {
 		if err := c(r); err != nil {
@@ -57,7 +57,7 @@ func Saved(core string, format ...Check) []Check {
 // scenarios): vmcore.incomplete and no vmcore, marked incomplete in its
 // format's way, still opened by crash; manifest.json and ukdump.log, written
 // before the dump and padded to keep their room, say that it stopped and hold
-// the capture's log; manifest.json's error holds why.
+// the capture's log; manifest.json's error matches why.
 func Partial(format, why string) []Check {
 	return []Check{
 		Files("vmcore.incomplete", "vmcore-dmesg.txt", "manifest.json", "ukdump.log"),
@@ -178,8 +178,9 @@ func SHA256(name string) Check {
 }
 
 // ManifestIncomplete checks that manifest.json says the dump is not
-// complete, names file, and that its error contains why.
+// complete, names file, and that its error matches the regexp why.
 func ManifestIncomplete(file, why string) Check {
+	rx := regexp.MustCompile(why)
 	return func(r *Result) error {
 		m, err := readManifest(r)
 		if err != nil {
@@ -192,8 +193,8 @@ func ManifestIncomplete(file, why string) Check {
 		if m.File != file {
 			errs = append(errs, fmt.Errorf("manifest.json names %q, want %s", m.File, file))
 		}
-		if !strings.Contains(m.Error, why) {
-			errs = append(errs, fmt.Errorf("manifest.json's error is %q, want it to say %q", m.Error, why))
+		if !rx.MatchString(m.Error) {
+			errs = append(errs, fmt.Errorf("manifest.json's error is %q, want it to match %q", m.Error, why))
 		}
 		return errors.Join(errs...)
 	}

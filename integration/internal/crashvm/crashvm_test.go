@@ -200,7 +200,7 @@ func TestChecksFail(t *testing.T) {
 		{"manifest", map[string][]byte{"manifest.json": []byte(`{"file": "vmcore", "complete": true, "error": ""}`)}, "",
 			ManifestIncomplete("vmcore.incomplete", "no space left on device"),
 			`manifest.json says "complete": true, want false` + "\n" + `manifest.json names "vmcore", want vmcore.incomplete` + "\n" +
-				`manifest.json's error is "", want it to say "no space left on device"`},
+				`manifest.json's error is "", want it to match "no space left on device"`},
 		{"kdump info", map[string][]byte{"vmcore": core}, `{"format": "elf", "codec": "zstd", "complete": false}`, KdumpFile("vmcore", "zlib"),
 			`ukdump info sees a "elf" file, want kdump`},
 		{"marked incomplete", map[string][]byte{"vmcore.incomplete": status}, `{"format": "kdump", "complete": true}`,

@@ -83,9 +83,11 @@ func Prepare(ctx context.Context, root, dir string, sc Scenario, logf func(strin
 	build := exec.CommandContext(ctx, r.ukdump(), "build", "-c", toml, "-o", img, "--kver", r.CaptureRelease)
 	build.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=0")
 	out, err := build.CombinedOutput()
-	os.WriteFile(filepath.Join(dir, "build.txt"), out, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("ukdump build: %w\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "build.txt"), out, 0o644); err != nil {
+		return nil, err
 	}
 	logf("%s", bytes.TrimSpace(out))
 	err = writeStage1(filepath.Join(dir, "stage1.cpio"), []stage1File{
@@ -101,6 +103,13 @@ func Prepare(ctx context.Context, root, dir string, sc Scenario, logf func(strin
 }
 
 func (r *Run) ukdump() string { return filepath.Join(r.Root, "out/ukdump") }
+
+func (r *Run) timeout() time.Duration {
+	if r.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return r.Timeout
+}
 func (r *Run) sshDir() string { return filepath.Join(r.Dir, "ssh") }
 func (r *Run) disk() string   { return filepath.Join(r.Dir, "disk.img") }
 
@@ -235,11 +244,7 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 		return err
 	}
 	con := &console{w: f}
-	timeout := r.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	nic := "none"
 	if r.Config.sftp() {
@@ -268,14 +273,16 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 		if err != nil {
 			return fmt.Errorf("starting QEMU: %w", err)
 		}
-		os.WriteFile(filepath.Join(r.Dir, "qemu.txt"), []byte(vm.CmdlineQuoted()+"\n"), 0o644)
+		// The command line to reproduce the run with (in a network
+		// namespace, for SFTP); vmtest's StartT logs it the same way.
+		qerr := os.WriteFile(filepath.Join(r.Dir, "qemu.txt"), []byte(vm.CmdlineQuoted()+"\n"), 0o644)
 		// QEMU's exit status says nothing (0 for a panic too): only a
 		// task's error (the sshd) is the harness's.
 		var exit *exec.ExitError
 		if err := vm.Wait(); err != nil && !errors.As(err, &exit) {
 			return err
 		}
-		return nil
+		return qerr
 	})
 	res.Console = con.lines
 	res.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
@@ -300,7 +307,7 @@ func (r *Run) fetch(ctx context.Context, res *Result) error {
 					return copyDir(filepath.Join(up, de.Name()), res)
 				}
 			}
-		case t == Disk:
+		case t.Label == Disk.Label:
 			res.Target, res.Where = "disk", Disk.Path+" on the disk"
 			ents, err := debugfsLs(ctx, r.disk(), Disk.Path)
 			if err != nil {
