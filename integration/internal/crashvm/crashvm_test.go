@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -230,5 +231,39 @@ func TestChecksFail(t *testing.T) {
 	}
 	if d, ok := r.PanicToSaved(); !ok || d != 12*time.Second {
 		t.Errorf("PanicToSaved() = %v, %v; want 12s, true", d, ok)
+	}
+}
+
+// TestToolChecksFail gives the checks that run crash, makedumpfile, readelf
+// and ukdump a file that is no dump.
+func TestToolChecksFail(t *testing.T) {
+	for _, tool := range []string{"crash", "makedumpfile", "readelf"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: run scripts/deps.sh", tool)
+		}
+	}
+	junk := []byte(strings.Repeat("not a dump\n", 1000))
+	for _, tt := range []struct {
+		name  string
+		check Check
+		want  string
+	}{
+		{"elf core", ELFCore("vmcore"), "vmcore is not an ELF core"},
+		{"elf flags", MarkedIncomplete("vmcore", "elf"), "e_flags is not 0x1"},
+		{"makedumpfile", MakedumpfileDmesg("vmcore", "sysrq triggered crash"), "makedumpfile --dump-dmesg does not find"},
+		{"crash", CrashOSRelease("vmcore"), "want 6.1.0-57-amd64"},
+		{"reassemble", Reassemble("vmcore", "vmcore.kdump"), "ukdump reassemble failed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fakeResult(t, map[string][]byte{"vmcore": junk}, "")
+			// The fake ukdump fails as reassemble does on a file that is
+			// not a flattened stream.
+			if err := os.WriteFile(r.ukdump(), []byte("#!/bin/sh\necho not flattened >&2\nexit 1\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.check(r); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("check = %v; want an error with %q", err, tt.want)
+			}
+		})
 	}
 }
