@@ -163,15 +163,6 @@ func (f Finder) partUUID(classBlock, dev, name string, names []string) (string, 
 	return "", fmt.Errorf("blkid: no disk in %s has a %s subdirectory", classBlock, name)
 }
 
-// parseSpec is targetspec.ParseDevice, its errors prefixed "blkid: ".
-func parseSpec(spec string) (targetspec.Device, error) {
-	d, err := targetspec.ParseDevice(spec)
-	if err != nil {
-		return d, fmt.Errorf("blkid: %w", err)
-	}
-	return d, nil
-}
-
 // Find returns the block device that spec (see targetspec.ParseDevice)
 // names. UUID and PARTUUID compare case-insensitively, LABEL exactly, and a
 // path is taken relative to DevRoot ("/dev/vdb" is DevRoot+"/vdb"; symlinks
@@ -184,9 +175,9 @@ func (f Finder) Find(spec string) (Device, error) {
 
 // find is Find, also returning the devices seen for Wait's message.
 func (f Finder) find(spec string) (Device, string, error) {
-	want, err := parseSpec(spec)
+	want, err := targetspec.ParseDevice(spec)
 	if err != nil {
-		return Device{}, "", err
+		return Device{}, "", fmt.Errorf("blkid: %w", err)
 	}
 	devs, skipped, err := f.list()
 	if err != nil {
@@ -230,14 +221,16 @@ func (f Finder) find(spec string) (Device, string, error) {
 		if s == "" {
 			s = "none"
 		}
-		return Device{}, s, fmt.Errorf("%w with %s (seen: %s)", ErrNotFound, want, s)
+		// want.String(), not want: a Device in an interface costs the
+		// capture busybox its equality and method wrappers.
+		return Device{}, s, fmt.Errorf("%w with %s (seen: %s)", ErrNotFound, want.String(), s)
 	}
 	names := make([]string, len(found))
 	for i, d := range found {
 		names[i] = d.Name
 	}
 	return Device{}, "", fmt.Errorf("blkid: %s matches %d block devices (%s); refusing to guess, use PARTUUID= or a /dev/… path",
-		want, len(found), strings.Join(names, ", "))
+		want.String(), len(found), strings.Join(names, ", "))
 }
 
 // Wait calls Find every poll (100ms if poll <= 0) until the device appears
@@ -261,7 +254,7 @@ func (f Finder) Wait(ctx context.Context, spec string, poll time.Duration) (Devi
 		case <-ctx.Done():
 			want, _ := targetspec.ParseDevice(spec) // find parsed it already
 			return Device{}, fmt.Errorf("%w with %s after waiting %v (seen: %s): %w; is the driver module for the disk in the image? (add it with --module)",
-				ErrNotFound, want, time.Since(start).Round(time.Millisecond), seen, ctx.Err())
+				ErrNotFound, want.String(), time.Since(start).Round(time.Millisecond), seen, ctx.Err())
 		}
 	}
 }

@@ -27,10 +27,11 @@ type Device struct {
 // prints it; UUID and PARTUUID are hex digits and dashes) or a /dev/… path.
 func ParseDevice(spec string) (Device, error) {
 	if strings.HasPrefix(spec, "/dev/") {
-		if len(spec) == len("/dev/") || !strings.HasPrefix(filepath.Clean(spec), "/dev/") {
+		p := filepath.Clean(spec)
+		if len(spec) == len("/dev/") || !strings.HasPrefix(p, "/dev/") {
 			return Device{}, fmt.Errorf("device spec %q names no device (want e.g. /dev/vdb)", spec)
 		}
-		return Device{Kind: KindPath, Value: filepath.Clean(spec)}, nil
+		return Device{Kind: KindPath, Value: p}, nil
 	}
 	kind, value, ok := strings.Cut(spec, "=")
 	if !ok {
@@ -45,8 +46,14 @@ func ParseDevice(spec string) (Device, error) {
 		return Device{}, fmt.Errorf("device spec %q: unknown kind %q (want UUID, LABEL, PARTUUID or a /dev/… path)", spec, kind)
 	}
 	if value == "" {
-		return Device{}, fmt.Errorf("device spec %q: empty %s (e.g. %s)", spec, kind, map[string]string{
-			KindUUID: "UUID=0a1b2c3d-…, as blkid prints it", KindPartUUID: "PARTUUID=…, as blkid prints it", KindLabel: "LABEL=crashdump"}[kind])
+		eg := "LABEL=crashdump"
+		switch kind {
+		case KindUUID:
+			eg = "UUID=0a1b2c3d-…, as blkid prints it"
+		case KindPartUUID:
+			eg = "PARTUUID=…, as blkid prints it"
+		}
+		return Device{}, fmt.Errorf("device spec %q: empty %s (e.g. %s)", spec, kind, eg)
 	}
 	if kind != KindLabel && strings.Trim(strings.ToLower(value), "0123456789abcdef-") != "" {
 		return Device{}, fmt.Errorf("device spec %q: %s must be hex digits and dashes", spec, kind)

@@ -39,34 +39,45 @@ type URL struct {
 // user and a host, no password, a port in 1-65535, an absolute path without
 // '..', and no query or fragment.
 func ParseURL(s string) (URL, error) {
+	u, port, err := parse(s)
+	if err != nil {
+		return URL{}, err
+	}
+	return URL{Scheme: u.Scheme, User: u.User.Username(), Host: u.Hostname(), Port: port, Path: u.Path}, nil
+}
+
+// parse is ParseURL's checks; it returns the url and its port. (Apart from
+// ParseURL, which returns a URL once rather than at every error, it keeps the
+// capture busybox smaller.)
+func parse(s string) (*url.URL, int, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return URL{}, fmt.Errorf("bad url %q: %w", s, err)
+		return nil, 0, fmt.Errorf("bad url %q: %w", s, err)
 	}
 	switch u.Scheme {
 	case SchemeSFTP, SchemeSCP:
 	default:
-		return URL{}, fmt.Errorf("unsupported scheme %q (want %s, %s)", u.Scheme, SchemeSFTP, SchemeSCP)
+		return nil, 0, fmt.Errorf("unsupported scheme %q (want %s, %s)", u.Scheme, SchemeSFTP, SchemeSCP)
 	}
 	if u.Hostname() == "" || u.User.Username() == "" {
-		return URL{}, fmt.Errorf("%q needs user@host", s)
+		return nil, 0, fmt.Errorf("%q needs user@host", s)
 	}
 	if _, ok := u.User.Password(); ok {
-		return URL{}, fmt.Errorf("%q holds a password: passwords are not supported (use identity)", s)
+		return nil, 0, fmt.Errorf("%q holds a password: passwords are not supported (use identity)", s)
 	}
 	port := DefaultPort
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return URL{}, fmt.Errorf("%q: bad port %q (want 1-65535)", s, p)
+			return nil, 0, fmt.Errorf("%q: bad port %q (want 1-65535)", s, p)
 		}
 	}
 	if !strings.HasPrefix(u.Path, "/") || strings.Contains(u.Path, "..") {
-		return URL{}, fmt.Errorf("%q needs an absolute path without '..' after the host (e.g. sftp://kdump@dumphost/var/crash; /~/dir is under the login directory)", s)
+		return nil, 0, fmt.Errorf("%q needs an absolute path without '..' after the host (e.g. sftp://kdump@dumphost/var/crash; /~/dir is under the login directory)", s)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return URL{}, fmt.Errorf("%q: unexpected query or fragment", s)
+		return nil, 0, fmt.Errorf("%q: unexpected query or fragment", s)
 	}
-	return URL{Scheme: u.Scheme, User: u.User.Username(), Host: u.Hostname(), Port: port, Path: u.Path}, nil
+	return u, port, nil
 }
 
 // Addr is host:port, for dialling.
