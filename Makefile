@@ -6,9 +6,10 @@ export CGO_ENABLED := 0
 export PATH := /usr/local/go/bin:$(PATH)
 
 # The capture busybox: our capture program and ukdump, plus a small rescue set
-# of u-root core commands (a shell and the tools to look around with).
-BB_CMDS := ./cmds/capture ./cmds/ukdump \
-	$(addprefix github.com/u-root/u-root/cmds/core/,gosh ls cat cp mount umount dmesg ip ps df sync mkdir rm mv free uname)
+# of u-root core commands (a shell and the tools to look around with). The
+# list is internal/layout's, which the image's links follow; run only when a
+# busybox is built ($(shell) does not see the PATH exported above).
+BB_CMDS = $(shell PATH='$(PATH)' $(GO) run ./internal/layout/cmd/bbcmds)
 GO_SRC := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
 .PHONY: all deps test unit check size e2e interop demo bench fuzz clean

@@ -18,6 +18,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
+
+	"github.com/ukdump/ukdump/internal/layout"
 )
 
 // Compression is the compression of the cpio archive.
@@ -31,26 +33,13 @@ const (
 	None Compression = "none" // the plain cpio
 )
 
-// Image paths the capture program relies on.
-const (
-	ConfigPath      = "etc/ukdump/ukdump.toml"
-	ModulesLoadPath = "etc/ukdump/modules.load"
-	InitTarget      = "bbin/capture"
-)
-
-// DefaultCommands returns the busybox commands linked into bbin when
-// Opts.Commands is empty.
-func DefaultCommands() []string {
-	return []string{"capture", "ukdump", "gosh", "ls", "cat", "cp", "mount", "umount", "dmesg", "ip", "ps", "df", "sync", "mkdir", "rm", "mv", "free", "uname"}
-}
-
 // File is an extra file for the image, such as an SSH key.
 type File struct {
 	// Src is a host path to read; ignored if Data is not nil.
 	Src string
 	// Data is the file's contents.
 	Data []byte
-	// Dst is the path in the image, e.g. "etc/ukdump/id_ed25519".
+	// Dst is the path in the image, e.g. "etc/ukdump/target0/id".
 	// Missing parent directories are created with mode 0755.
 	Dst string
 	// Mode holds the permission bits; 0 means 0600.
@@ -59,13 +48,14 @@ type File struct {
 
 // Opts describes a capture image. Only Busybox is required.
 type Opts struct {
-	// Busybox is the path of the prebuilt gobusybox binary, written to bbin/bb.
+	// Busybox is the path of the prebuilt gobusybox binary, written to
+	// layout.Busybox.
 	Busybox string
 	// Commands are the busybox's commands, linked as bbin/<name> -> bb. The
 	// binary cannot tell which it has, so the caller says. "capture" is
-	// always linked, as init points at it. Default: DefaultCommands().
+	// always linked, as init points at it. Default: layout.BusyboxCommands().
 	Commands []string
-	// ConfigTOML is written to ConfigPath with mode 0600.
+	// ConfigTOML is written to layout.ConfigPath with mode 0600.
 	ConfigTOML []byte
 	// Files are extra files.
 	Files []File
@@ -99,7 +89,8 @@ type Result struct {
 	Warnings []string
 }
 
-// Build writes the capture image described by o to w. It:
+// Build writes the capture image described by o to w, in the layout of
+// package layout. It:
 //   - writes the busybox as bbin/bb, links bbin/<command> -> bb, bin -> bbin
 //     and init -> bbin/capture (gobusybox dispatches on the last symlink);
 //   - creates dev, proc, sys, tmp, etc, etc/ukdump (0700), mnt, var and
@@ -109,7 +100,7 @@ type Result struct {
 //   - resolves Modules and OptionalModules with ResolveModules semantics,
 //     copies each module to lib/modules/<kver>/<path in modules.dep> and
 //     lists those paths (relative to the image root) in load order in
-//     ModulesLoadPath;
+//     layout.ModulesLoadPath;
 //   - writes the records sorted by name, with mtime MTime, uid and gid 0
 //     and inode numbers by position, then compresses them. The same inputs
 //     give the same bytes.
@@ -131,42 +122,43 @@ func Build(w io.Writer, o Opts) (Result, error) {
 		return res, fmt.Errorf("initramfs: unknown compression %q (want gzip, zstd, xz or none)", o.Compression)
 	}
 	if len(o.Commands) == 0 {
-		o.Commands = DefaultCommands()
+		o.Commands = layout.BusyboxCommands()
 	}
 
 	img := image{}
-	for _, d := range []string{"bbin", "dev", "proc", "sys", "tmp", "etc", "mnt", "var", "lib", "lib/modules"} {
+	for _, d := range []string{layout.BinDir, "dev", "proc", "sys", "tmp", "etc", layout.MountDir, "var", "lib", layout.ModulesDir} {
 		img.add(cpio.Directory(d, 0o755))
 	}
-	img.add(cpio.Directory("etc/ukdump", 0o700))
+	img.add(cpio.Directory(layout.ConfigDir, 0o700))
 	img.add(cpio.CharDev("dev/console", 0o600, 5, 1))
 	img.add(cpio.CharDev("dev/tty", 0o666, 5, 0))
 	img.add(cpio.CharDev("dev/null", 0o666, 1, 3))
-	img.add(cpio.CharDev("dev/kmsg", 0o644, 1, 11))
-	img.add(cpio.Symlink("bin", "bbin"))
-	img.add(cpio.Symlink("init", InitTarget))
+	img.add(cpio.CharDev(layout.Kmsg, 0o644, 1, 11))
+	img.add(cpio.Symlink("bin", layout.BinDir))
+	img.add(cpio.Symlink(layout.Init, layout.InitTarget))
 
 	bb, err := os.ReadFile(o.Busybox)
 	if err != nil {
 		return res, fmt.Errorf("initramfs: reading busybox: %w", err)
 	}
-	img.add(file("bbin/bb", bb, 0o755))
-	for _, c := range append([]string{path.Base(InitTarget)}, o.Commands...) {
-		if c == "" || c == "bb" || strings.ContainsAny(c, "/") {
+	img.add(file(layout.Busybox, bb, 0o755))
+	for _, c := range append([]string{path.Base(layout.InitTarget)}, o.Commands...) {
+		if c == "" || c == path.Base(layout.Busybox) || strings.ContainsAny(c, "/") {
 			return res, fmt.Errorf("initramfs: invalid busybox command name %q", c)
 		}
-		if _, ok := img["bbin/"+c]; !ok {
-			img.add(cpio.Symlink("bbin/"+c, "bb"))
+		link := path.Join(layout.BinDir, c)
+		if _, ok := img[link]; !ok {
+			img.add(cpio.Symlink(link, path.Base(layout.Busybox)))
 		}
 	}
-	img.add(file(ConfigPath, o.ConfigTOML, 0o600))
+	img.add(file(layout.ConfigPath, o.ConfigTOML, 0o600))
 
 	mods, warnings, err := modules(o)
 	if err != nil {
 		return res, err
 	}
 	res.Warnings = warnings
-	kdir := path.Join("lib/modules", o.KernelVersion)
+	kdir := path.Join(layout.ModulesDir, o.KernelVersion)
 	img.add(cpio.Directory(kdir, 0o755))
 	var load strings.Builder
 	for _, m := range mods {
@@ -178,7 +170,7 @@ func Build(w io.Writer, o Opts) (Result, error) {
 		load.WriteString(path.Join(kdir, m.Path) + "\n")
 		res.Modules = append(res.Modules, m.Name)
 	}
-	img.add(file(ModulesLoadPath, []byte(load.String()), 0o644))
+	img.add(file(layout.ModulesLoadPath, []byte(load.String()), 0o644))
 
 	for _, f := range o.Files {
 		dst := cpio.Normalize(f.Dst)

@@ -15,6 +15,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/ulikunitz/xz"
+
+	"github.com/ukdump/ukdump/internal/layout"
 )
 
 // testOpts returns Opts for a fake busybox and fakeModulesDir.
@@ -250,7 +252,7 @@ func TestBuildMinimal(t *testing.T) {
 		t.Errorf("Build() = %+v, want no modules and no warnings", res)
 	}
 	recs, _ := readRecords(t, buf.Bytes())
-	for _, c := range DefaultCommands() {
+	for _, c := range layout.BusyboxCommands() {
 		if got := content(t, recs["bbin/"+c]); got != "bb" {
 			t.Errorf("bbin/%s -> %q, want bb", c, got)
 		}

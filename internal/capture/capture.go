@@ -27,6 +27,7 @@ import (
 	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/dmesg"
 	"github.com/ukdump/ukdump/internal/dumpmem"
+	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/targetspec"
@@ -39,12 +40,6 @@ const (
 	ResultFailed = "failed"
 	ResultNoDump = "nodump"
 )
-
-// ConfigPath is where the image holds the config, relative to the root.
-const ConfigPath = "etc/ukdump/ukdump.toml"
-
-// ModulesLoadPath lists the modules to load, in order, relative to the root.
-const ModulesLoadPath = "etc/ukdump/modules.load"
 
 // Env is everything the capture touches outside its own memory.
 type Env struct {
@@ -275,7 +270,7 @@ func (c *capture) loadConfig() (*config.Config, error) {
 	if _, err := fallback.ApplyCmdline(c.cmdline); err != nil {
 		c.log.Debugf("cmdline overrides on defaults: %v", err)
 	}
-	data, err := os.ReadFile(c.path(ConfigPath))
+	data, err := os.ReadFile(c.path(layout.ConfigPath))
 	if err != nil {
 		return &fallback, fmt.Errorf("read config: %w (the image was not built by ukdump build?)", err)
 	}
@@ -341,7 +336,7 @@ func (c *capture) openSource() (*source, error) {
 // loadModules loads the image's modules in order. A module that fails is
 // logged; the step that needs it reports the consequence.
 func (c *capture) loadModules() {
-	data, err := os.ReadFile(c.path(ModulesLoadPath))
+	data, err := os.ReadFile(c.path(layout.ModulesLoadPath))
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
@@ -511,7 +506,7 @@ func (c *capture) newTarget(i int, tc config.Target) target.Target {
 	return &target.Disk{
 		Spec: tc.Device, Path: tc.Path, FSType: tc.FSType, Options: tc.MountOptions,
 		Wait:       tc.WaitDevice.Duration,
-		MountPoint: c.path(fmt.Sprintf("mnt/target%d", i)),
+		MountPoint: c.path(fmt.Sprintf(layout.MountDir+"/target%d", i)),
 		Finder:     blkid.Finder{SysRoot: c.path("sys"), DevRoot: c.path("dev")},
 		Mount:      c.env.Mount, Unmount: c.env.Unmount, Logf: c.log.Printf,
 	}

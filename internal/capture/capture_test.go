@@ -20,6 +20,7 @@ import (
 	"github.com/ukdump/ukdump/internal/capture"
 	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
@@ -54,8 +55,8 @@ func newFakeRoot(t *testing.T, config string, withVmcore bool) *fakeRoot {
 	write("proc/mounts", "proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\ndevtmpfs /dev devtmpfs rw 0 0\n")
 	write("sys/class/block/vdb/size", "16384\n")
 	write("sys/class/block/vdb/uevent", "MAJOR=254\nMINOR=16\nDEVNAME=vdb\nDEVTYPE=disk\n")
-	write(capture.ConfigPath, config)
-	write(capture.ModulesLoadPath, "lib/modules/6.1.0-test/kernel/a.ko\nlib/modules/6.1.0-test/kernel/b.ko\n")
+	write(layout.ConfigPath, config)
+	write(layout.ModulesLoadPath, "lib/modules/6.1.0-test/kernel/a.ko\nlib/modules/6.1.0-test/kernel/b.ko\n")
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-L", "crashdump", filepath.Join(r.dir, "dev/vdb"), "8M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4 (install e2fsprogs: scripts/deps.sh): %v: %s", err, out)
 	}

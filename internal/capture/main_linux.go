@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/layout"
 )
 
 // moduleInitCompressedFile is MODULE_INIT_COMPRESSED_FILE: the kernel
@@ -45,7 +46,7 @@ func LoadModule(path string) error {
 func Main(version string, args []string) int {
 	// Unknown kernel command-line words reach init as arguments: ignore them.
 	_ = args
-	kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
+	kmsg, err := os.OpenFile("/"+layout.Kmsg, os.O_WRONLY, 0)
 	if err != nil {
 		kmsg = nil
 	}
@@ -89,7 +90,7 @@ func act(action string) {
 	}
 	if action == config.ActionShell {
 		fmt.Println("ukdump: starting a shell; exit it to reboot")
-		sh := exec.Command("/bbin/gosh")
+		sh := exec.Command("/" + layout.Shell)
 		sh.Stdin, sh.Stdout, sh.Stderr = os.Stdin, os.Stdout, os.Stderr
 		if err := sh.Run(); err != nil {
 			fmt.Printf("ukdump: shell: %v\n", err)

@@ -15,12 +15,13 @@ import (
 
 	"github.com/ukdump/ukdump/initramfs"
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
 // sshFiles puts each network target's identity and known_hosts (host paths in
-// the config) into the image as etc/ukdump/target<i>/{id,known_hosts}, mode
-// 0600, and points the image's config at them. A target whose host has no
+// the config) into the image as layout.TargetIdentity and TargetKnownHosts,
+// mode 0600, and points the image's config at them. A target whose host has no
 // known_hosts entry is refused unless insecure_ignore_host_key is set.
 func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, error) {
 	var files []initramfs.File
@@ -30,7 +31,6 @@ func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, 
 			continue
 		}
 		field := fmt.Sprintf("target[%d]", i)
-		dir := fmt.Sprintf("/etc/ukdump/target%d", i)
 		if t.Identity == "" {
 			return nil, fmt.Errorf("%s.identity: a network target needs an OpenSSH private key (ssh-keygen -t ed25519 -N '' -f /etc/ukdump/id_ed25519)", field)
 		}
@@ -41,8 +41,8 @@ func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, 
 		if _, err := ssh.ParsePrivateKey(key); err != nil {
 			return nil, fmt.Errorf("%s.identity: %s: %w (want an unencrypted OpenSSH private key: ed25519, ecdsa or rsa)", field, t.Identity, err)
 		}
-		files = append(files, initramfs.File{Data: key, Dst: dir + "/id", Mode: 0o600})
-		t.Identity = dir + "/id"
+		t.Identity = "/" + layout.TargetIdentity(i)
+		files = append(files, initramfs.File{Data: key, Dst: t.Identity, Mode: 0o600})
 
 		u, err := targetspec.ParseURL(t.URL)
 		if err != nil {
@@ -65,8 +65,8 @@ func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, 
 				return nil, fmt.Errorf("%s.known_hosts: %w", field, err)
 			}
 		}
-		files = append(files, initramfs.File{Data: kh, Dst: dir + "/known_hosts", Mode: 0o600})
-		t.KnownHosts = dir + "/known_hosts"
+		t.KnownHosts = "/" + layout.TargetKnownHosts(i)
+		files = append(files, initramfs.File{Data: kh, Dst: t.KnownHosts, Mode: 0o600})
 	}
 	return files, nil
 }
