@@ -15,6 +15,9 @@ pkgs=(
   time bc                  # /usr/bin/time -v and arithmetic for benchmarks
   binutils                 # readelf checks the saved core
   python3 python3-libkdumpfile  # an independent reader of kdump-compressed files (interop tests)
+  debootstrap              # the Debian 12 guest root file system (integration/guest)
+  fdisk                    # sfdisk: the guest disk's GPT, written into an image file
+  lintian                  # checks the ukdump .deb
 )
 
 missing=()
