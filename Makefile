@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 BB_CMDS = $(shell PATH='$(PATH)' $(GO) run ./internal/layout/cmd/bbcmds)
 GO_SRC := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
-.PHONY: all deps test unit check size e2e interop demo bench fuzz clean
+.PHONY: all deps test unit check size e2e interop demo bench fuzz clean deb deb-check
 
 all: $(OUT)/ukdump $(OUT)/bb $(OUT)/bb-disk
 
@@ -40,12 +40,32 @@ $(OUT)/ukdump: $(GO_SRC)
 $(OUT)/stage1-init: $(GO_SRC)
 	$(GO) build -trimpath -ldflags "-s -w" -o $@ ./integration/stage1
 
+# make deb: out/ukdump_<version>_amd64.deb, the Debian package of make all's
+# binaries with the units, the default config and the kernel hooks, packed by
+# dpkg-deb (packaging/README.md). The version is internal/version's as a
+# Debian version, revision 1 (0.1.0-1); DEB_VERSION sets another, e.g.
+# DEB_VERSION=0.1.0+git$(date +%Y%m%d).$(git rev-parse --short HEAD)-1.
+# Every file has the last commit's time (SOURCE_DATE_EPOCH): the same tree
+# gives the same .deb.
+DEB_VERSION ?=
+DEB_MAINTAINER ?=
+deb: all
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
+	  $(GO) run ./packaging/mkdeb -out $(OUT) $(if $(DEB_VERSION),-version '$(DEB_VERSION)') \
+	  $(if $(DEB_MAINTAINER),-maintainer '$(DEB_MAINTAINER)')
+
+# make deb-check (in make test): builds the package in a temporary directory,
+# runs lintian on it (any E: fails) and checks its files and fields, its
+# conffiles, units, scripts and default config (packaging/deb_test.go).
+deb-check: all
+	$(GO) test -tags deb -count=1 ./packaging/
+
 deps:
 	bash scripts/deps.sh
 
 # make test: unit tests, the QEMU end-to-end runs, then the interop tests on
 # the vmcore the e2e saved (crash, makedumpfile, libkdumpfile read our files).
-test: deps check unit size e2e interop
+test: deps check unit size deb-check e2e interop
 
 unit: deps
 	$(GO) vet ./...
