@@ -1,5 +1,7 @@
 // Package initramfs assembles the ukdump capture initramfs: busybox, links,
 // init, config, device nodes and kernel modules, as a reproducible newc cpio.
+// ForConfig decides what a config's image holds (ukdump build only parses
+// flags and prints): the busybox, the modules and the SSH files.
 package initramfs
 
 import (

@@ -225,16 +225,6 @@ func TestBuildHostonlyNoSysfs(t *testing.T) {
 	}
 }
 
-func TestNICModules(t *testing.T) {
-	got, err := nicModules(fakeNetSysfs(t))
-	if err != nil {
-		t.Fatalf("nicModules() = %v", err)
-	}
-	if diff := cmp.Diff([]nic{{"enp1s0", "virtio_net"}, {"eth0", "e1000e"}}, got, cmp.AllowUnexported(nic{})); diff != "" {
-		t.Errorf("nicModules() (-want, +got):\n%s", diff)
-	}
-}
-
 func TestBuildSSHFiles(t *testing.T) {
 	cfg := netTargetConfig(t)
 	e := newBuildEnv(t, cfg)

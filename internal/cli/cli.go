@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -149,35 +148,6 @@ func Release() string {
 		return ""
 	}
 	return unix.ByteSliceToString(u.Release[:])
-}
-
-// defaultBusybox finds the capture busybox beside this executable (make puts
-// out/bb and out/bb-disk beside out/ukdump), else where make install puts
-// them. Without network targets the disk-only bb-disk is preferred: 1.8 MB
-// less for the capture kernel to unpack.
-func defaultBusybox(needNet bool) string {
-	names := []string{"bb"}
-	if !needNet {
-		names = []string{"bb-disk", "bb"}
-	}
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		dirs = append(dirs, filepath.Dir(exe))
-	}
-	dirs = append(dirs, "/usr/local/lib/ukdump")
-	for _, d := range dirs {
-		for _, n := range names {
-			if p := filepath.Join(d, n); fileExists(p) {
-				return p
-			}
-		}
-	}
-	return "/usr/local/lib/ukdump/bb"
-}
-
-func fileExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
 }
 
 func (c Context) load(args []string) error {

@@ -1,6 +1,4 @@
-//go:build !ukdump_capture
-
-package cli
+package initramfs
 
 import (
 	"crypto/ed25519"
@@ -13,7 +11,6 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/ukdump/ukdump/initramfs"
 	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/targetspec"
@@ -22,9 +19,9 @@ import (
 // sshFiles puts each network target's identity and known_hosts (host paths in
 // the config) into the image as layout.TargetIdentity and TargetKnownHosts,
 // mode 0600, and points the image's config at them. A target whose host has no
-// known_hosts entry is refused unless insecure_ignore_host_key is set.
-func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, error) {
-	var files []initramfs.File
+// known_hosts entry is refused unless insecure_ignore_host_key is set; one
+// without known_hosts that sets it gets a warning.
+func sshFiles(cfg *config.Config) (files []File, warnings []string, err error) {
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		if !t.IsNetwork() {
@@ -32,43 +29,43 @@ func sshFiles(cfg *config.Config, warn func(string, ...any)) ([]initramfs.File, 
 		}
 		field := fmt.Sprintf("target[%d]", i)
 		if t.Identity == "" {
-			return nil, fmt.Errorf("%s.identity: a network target needs an OpenSSH private key (ssh-keygen -t ed25519 -N '' -f /etc/ukdump/id_ed25519)", field)
+			return nil, nil, fmt.Errorf("%s.identity: a network target needs an OpenSSH private key (ssh-keygen -t ed25519 -N '' -f /etc/ukdump/id_ed25519)", field)
 		}
 		key, err := os.ReadFile(t.Identity)
 		if err != nil {
-			return nil, fmt.Errorf("%s.identity: %w", field, err)
+			return nil, nil, fmt.Errorf("%s.identity: %w", field, err)
 		}
 		if _, err := ssh.ParsePrivateKey(key); err != nil {
-			return nil, fmt.Errorf("%s.identity: %s: %w (want an unencrypted OpenSSH private key: ed25519, ecdsa or rsa)", field, t.Identity, err)
+			return nil, nil, fmt.Errorf("%s.identity: %s: %w (want an unencrypted OpenSSH private key: ed25519, ecdsa or rsa)", field, t.Identity, err)
 		}
 		t.Identity = "/" + layout.TargetIdentity(i)
-		files = append(files, initramfs.File{Data: key, Dst: t.Identity, Mode: 0o600})
+		files = append(files, File{Data: key, Dst: t.Identity, Mode: 0o600})
 
 		u, err := targetspec.ParseURL(t.URL)
 		if err != nil {
-			return nil, fmt.Errorf("%s.url: %w", field, err)
+			return nil, nil, fmt.Errorf("%s.url: %w", field, err)
 		}
 		hostport := u.Addr()
 		if t.KnownHosts == "" {
 			if !t.InsecureIgnoreHostKey {
-				return nil, fmt.Errorf("%s.known_hosts: needed to check %s's host key (ssh-keyscan -p %d %s >> known_hosts), or set insecure_ignore_host_key = true", field, hostport, u.Port, u.Host)
+				return nil, nil, fmt.Errorf("%s.known_hosts: needed to check %s's host key (ssh-keyscan -p %d %s >> known_hosts), or set insecure_ignore_host_key = true", field, hostport, u.Port, u.Host)
 			}
-			warn("warning: %s: insecure_ignore_host_key: the host key of %s will not be checked", field, hostport)
+			warnings = append(warnings, fmt.Sprintf("%s: insecure_ignore_host_key: the host key of %s will not be checked", field, hostport))
 			continue
 		}
 		kh, err := os.ReadFile(t.KnownHosts)
 		if err != nil {
-			return nil, fmt.Errorf("%s.known_hosts: %w", field, err)
+			return nil, nil, fmt.Errorf("%s.known_hosts: %w", field, err)
 		}
 		if !t.InsecureIgnoreHostKey {
 			if err := hasHostKey(t.KnownHosts, hostport); err != nil {
-				return nil, fmt.Errorf("%s.known_hosts: %w", field, err)
+				return nil, nil, fmt.Errorf("%s.known_hosts: %w", field, err)
 			}
 		}
 		t.KnownHosts = "/" + layout.TargetKnownHosts(i)
-		files = append(files, initramfs.File{Data: kh, Dst: t.KnownHosts, Mode: 0o600})
+		files = append(files, File{Data: kh, Dst: t.KnownHosts, Mode: 0o600})
 	}
-	return files, nil
+	return files, warnings, nil
 }
 
 // hasHostKey reports whether known_hosts has an entry for hostport: checking

@@ -1,0 +1,160 @@
+package initramfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ukdump/ukdump/internal/config"
+)
+
+// ConfigOpts are the choices for an image built from a config (ukdump
+// build's flags) that the config does not make.
+type ConfigOpts struct {
+	// Busybox is the capture busybox (default: DefaultBusybox).
+	Busybox string
+	// KernelVersion, ModulesDir, Compression and MTime are Opts'.
+	KernelVersion string
+	ModulesDir    string
+	Compression   Compression
+	MTime         int64
+	// Modules are extra modules, added with their dependencies.
+	Modules []string
+	// NICs are network interfaces (HostNICs) whose drivers are added when
+	// the config has network targets.
+	NICs []NIC
+}
+
+// ConfigImage is the image a config needs.
+type ConfigImage struct {
+	// Opts are Build's.
+	Opts Opts
+	// Network is set when the config has network targets.
+	Network bool
+	// Warnings are about the config's network targets (a host key that
+	// will not be checked).
+	Warnings []string
+}
+
+// ForConfig works out the image cfg needs, whose TOML is data:
+//   - the busybox: o.Busybox, else DefaultBusybox for the kinds of targets;
+//   - the modules: o.Modules and each target's fstype, and, skipped with a
+//     warning if the kernel lacks them, DefaultModules for the kinds of
+//     targets and, with network targets, o.NICs' drivers;
+//   - each network target's identity and known_hosts, checked (the key
+//     parses, known_hosts has the host unless insecure_ignore_host_key),
+//     as layout.TargetIdentity and layout.TargetKnownHosts (mode 0600);
+//   - the config: data, or with SSH files cfg pointing at them in the image.
+//
+// Errors name the config's field. cfg itself is not changed.
+func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, error) {
+	c := *cfg
+	c.Targets = slices.Clone(cfg.Targets)
+	needDisk, needNet := false, false
+	extra := slices.Clone(o.Modules)
+	for _, t := range c.Targets {
+		needNet = needNet || t.IsNetwork()
+		needDisk = needDisk || !t.IsNetwork()
+		if t.FSType != "" {
+			extra = append(extra, t.FSType)
+		}
+	}
+	files, warnings, err := sshFiles(&c)
+	if err != nil {
+		return ConfigImage{}, err
+	}
+	if len(files) > 0 {
+		// The image's config points at the keys as they are in the image.
+		if data, err = c.Marshal(); err != nil {
+			return ConfigImage{}, err
+		}
+	}
+	optional := DefaultModules(needDisk, needNet)
+	if needNet {
+		for _, n := range o.NICs {
+			if !slices.Contains(optional, n.Module) {
+				optional = append(optional, n.Module)
+			}
+		}
+	}
+	if o.Busybox == "" {
+		o.Busybox = DefaultBusybox(needNet)
+	}
+	return ConfigImage{
+		Opts: Opts{
+			Files:           files,
+			Busybox:         o.Busybox,
+			ConfigTOML:      data,
+			KernelVersion:   o.KernelVersion,
+			ModulesDir:      o.ModulesDir,
+			Modules:         extra,
+			OptionalModules: optional,
+			Compression:     o.Compression,
+			MTime:           o.MTime,
+		},
+		Network:  needNet,
+		Warnings: warnings,
+	}, nil
+}
+
+// DefaultBusybox finds the capture busybox beside this executable (make puts
+// out/bb and out/bb-disk beside out/ukdump), else where make install puts
+// them. Without network targets the disk-only bb-disk is preferred: 1.8 MB
+// less for the capture kernel to unpack.
+func DefaultBusybox(network bool) string {
+	names := []string{"bb"}
+	if !network {
+		names = []string{"bb-disk", "bb"}
+	}
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	dirs = append(dirs, "/usr/local/lib/ukdump")
+	for _, d := range dirs {
+		for _, n := range names {
+			if fi, err := os.Stat(filepath.Join(d, n)); err == nil && fi.Mode().IsRegular() {
+				return filepath.Join(d, n)
+			}
+		}
+	}
+	return "/usr/local/lib/ukdump/bb"
+}
+
+// NIC is a network interface and the module of its driver.
+type NIC struct{ Interface, Module string }
+
+// HostNICs lists the driver modules of the network interfaces in
+// sysRoot/class/net, by interface name: the base name of each
+// device/driver/module link ('-' spelt '_'). Interfaces without a device
+// (lo, bridges, tunnels and other virtual ones) and drivers built into the
+// kernel (no module link) are skipped.
+func HostNICs(sysRoot string) ([]NIC, error) {
+	dir := filepath.Join(sysRoot, "class", "net")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list network interfaces: %w", err)
+	}
+	var nics []NIC
+	for _, e := range ents {
+		if e.Name() == "lo" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "device")); err != nil {
+			continue // virtual
+		}
+		link, err := os.Readlink(filepath.Join(dir, e.Name(), "device", "driver", "module"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // built in, or no driver bound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("driver module of %s: %w", e.Name(), err)
+		}
+		nics = append(nics, NIC{Interface: e.Name(), Module: strings.ReplaceAll(filepath.Base(link), "-", "_")})
+	}
+	return nics, nil
+}

@@ -1,0 +1,118 @@
+package initramfs
+
+import (
+	"crypto/ed25519"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/ukdump/ukdump/internal/config"
+)
+
+func TestHostNICs(t *testing.T) {
+	// iface: its driver module link under device/driver, "" for none (a
+	// built-in driver), "virtual" for no device at all.
+	sys := t.TempDir()
+	for iface, mod := range map[string]string{"lo": "", "br0": "virtual", "eth0": "e1000e", "enp1s0": "virtio-net", "wlan0": ""} {
+		dir := filepath.Join(sys, "class/net", iface)
+		if mod != "virtual" && iface != "lo" {
+			dir = filepath.Join(dir, "device/driver")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if mod != "" && mod != "virtual" {
+			if err := os.Symlink("../../../../../module/"+mod, filepath.Join(dir, "module")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := HostNICs(sys)
+	if err != nil {
+		t.Fatalf("HostNICs() = %v", err)
+	}
+	if diff := cmp.Diff([]NIC{{"enp1s0", "virtio_net"}, {"eth0", "e1000e"}}, got); diff != "" {
+		t.Errorf("HostNICs() (-want, +got):\n%s", diff)
+	}
+}
+
+// writeKey writes an OpenSSH private key and returns its path.
+func writeKey(t *testing.T) string {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(nil) // fails only with a failing reader
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(id, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestForConfig(t *testing.T) {
+	id := writeKey(t)
+	nics := []NIC{{"eth0", "e1000e"}, {"enp1s0", "virtio_net"}}
+	for _, tt := range []struct {
+		name     string
+		target   config.Target
+		modules  []string // Opts.Modules
+		optional []string // Opts.OptionalModules
+		files    []string // Opts.Files' destinations
+		warnings int
+	}{
+		{
+			name:     "disk",
+			target:   config.Target{Device: "LABEL=crashdump", Path: "/", FSType: "xfs"},
+			modules:  []string{"dm_mod", "xfs"},
+			optional: []string{"virtio_pci", "virtio_blk", "ext4"},
+		},
+		{
+			name:     "network",
+			target:   config.Target{URL: "sftp://kdump@dumphost/var/crash", Identity: id, InsecureIgnoreHostKey: true},
+			modules:  []string{"dm_mod"},
+			optional: []string{"virtio_pci", "virtio_net", "e1000e"},
+			files:    []string{"/etc/ukdump/target0/id"},
+			warnings: 1, // the host key is not checked
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Targets = []config.Target{tt.target}
+			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: "bb", KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics})
+			if err != nil {
+				t.Fatalf("ForConfig(%s) = %v", tt.name, err)
+			}
+			var files []string
+			for _, f := range ci.Opts.Files {
+				files = append(files, f.Dst)
+			}
+			if diff := cmp.Diff(tt.modules, ci.Opts.Modules); diff != "" {
+				t.Errorf("ForConfig(%s).Opts.Modules (-want, +got):\n%s", tt.name, diff)
+			}
+			if diff := cmp.Diff(tt.optional, ci.Opts.OptionalModules); diff != "" {
+				t.Errorf("ForConfig(%s).Opts.OptionalModules (-want, +got):\n%s", tt.name, diff)
+			}
+			if diff := cmp.Diff(tt.files, files); diff != "" {
+				t.Errorf("ForConfig(%s).Opts.Files (-want, +got):\n%s", tt.name, diff)
+			}
+			network := tt.target.IsNetwork()
+			if ci.Network != network || len(ci.Warnings) != tt.warnings || ci.Opts.Busybox != "bb" || ci.Opts.KernelVersion != "6.1.0-test" {
+				t.Errorf("ForConfig(%s) = %+v, want Network %v, %d warnings, busybox bb, kernel 6.1.0-test", tt.name, ci, network, tt.warnings)
+			}
+			// The image's config points at the key in the image; cfg is left as it was.
+			if toml := string(ci.Opts.ConfigTOML); network != strings.Contains(toml, `identity = "/etc/ukdump/target0/id"`) || !network && toml != "toml" {
+				t.Errorf("ForConfig(%s).Opts.ConfigTOML = %q", tt.name, toml)
+			}
+			if cfg.Targets[0] != tt.target {
+				t.Errorf("ForConfig(%s) changed cfg.Targets[0] to %+v", tt.name, cfg.Targets[0])
+			}
+		})
+	}
+}
