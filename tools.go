@@ -2,6 +2,8 @@
 
 // This file lists the u-root commands and build tools that go into the capture
 // busybox, so that go.mod and go.sum pin them (u-root's dependencies.go idiom).
+// The busybox's commands are internal/layout's; its test fails if one of them
+// is not imported here.
 package tools
 
 import (
