@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // RuntimeMargin is the memory, beyond the kernel's init_size and the initrd
@@ -148,4 +149,32 @@ func zstdContentSize(h []byte) (uint64, bool) {
 		return uint64(le.Uint32(b)), true
 	}
 	return le.Uint64(b), true
+}
+
+// kernelVersionOff is the setup header's kernel_version: the offset, less
+// 0x200, of the kernel's version string ("6.1.0-57-amd64 (…) #1 SMP …").
+const kernelVersionOff = 0x20e
+
+// KernelRelease reads the release (the first word of the version string,
+// what uname -r prints) from the setup header of an x86 bzImage.
+func KernelRelease(bzImage io.ReaderAt) (string, error) {
+	if _, err := KernelInitSize(bzImage); err != nil {
+		return "", err
+	}
+	var p [2]byte
+	if _, err := bzImage.ReadAt(p[:], kernelVersionOff); err != nil {
+		return "", fmt.Errorf("%w: reading kernel_version: %v", ErrNotBzImage, err)
+	}
+	off := int64(binary.LittleEndian.Uint16(p[:])) + 0x200
+	var s [256]byte
+	n, err := bzImage.ReadAt(s[:], off)
+	if n == 0 {
+		return "", fmt.Errorf("%w: no version string at %#x: %v", ErrNotBzImage, off, err)
+	}
+	rel, _, _ := strings.Cut(string(s[:n]), " ")
+	rel, _, _ = strings.Cut(rel, "\x00")
+	if rel == "" {
+		return "", fmt.Errorf("%w: empty version string at %#x", ErrNotBzImage, off)
+	}
+	return rel, nil
 }

@@ -191,3 +191,19 @@ func TestEstimateUnpacked(t *testing.T) {
 		})
 	}
 }
+
+func TestKernelRelease(t *testing.T) {
+	k := installedKernel(t)
+	f, err := os.Open(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rel, err := KernelRelease(f)
+	if want := strings.TrimPrefix(filepath.Base(k), "vmlinuz-"); err != nil || rel != want {
+		t.Errorf("KernelRelease(%s) = %q, %v; want %q", k, rel, err, want)
+	}
+	if _, err := KernelRelease(bytes.NewReader([]byte("#!/bin/sh\n"))); !errors.Is(err, ErrNotBzImage) {
+		t.Errorf("KernelRelease(a script) = %v, want ErrNotBzImage", err)
+	}
+}
