@@ -279,6 +279,14 @@ func (c *Config) fill() {
 // IsNetwork reports whether the target saves over the network.
 func (t Target) IsNetwork() bool { return t.URL != "" }
 
+// AutoDevice reports whether t is a disk target without a device (omitted or
+// "auto"): the file system that holds Path on the machine that builds the
+// image, which ukdump build resolves to a UUID=.
+func (t Target) AutoDevice() bool { return t.URL == "" && (t.Device == "" || t.Device == DeviceAuto) }
+
+// DeviceAuto is the device of a target that ukdump build resolves.
+const DeviceAuto = "auto"
+
 // String names the target in log lines.
 func (t Target) String() string {
 	if t.IsNetwork() {
@@ -351,6 +359,12 @@ func (c *Config) Validate() error {
 			}
 			if t.Path != "" || t.FSType != "" || t.MountOptions != "" {
 				bad(f, "path, fstype and mount_options are for device targets (put the remote directory in the url)")
+			}
+		case t.AutoDevice() && t.Path != "":
+			// The file system that holds path on the machine that builds
+			// the image: ukdump build resolves it to UUID=….
+			if !strings.HasPrefix(t.Path, "/") || strings.Contains(t.Path, "..") {
+				bad(f+".path", "%q must be an absolute path without '..'", t.Path)
 			}
 		case t.Device != "":
 			if _, err := targetspec.ParseDevice(t.Device); err != nil {

@@ -103,7 +103,8 @@ func TestParseErrors(t *testing.T) {
 		{"sftp dotdot path", "[[target]]\nurl = \"sftp://kdump@dumphost/var/../etc\"\n", []string{"config: target[0].url:", "without '..'"}},
 		{"sftp without user", "[[target]]\nurl = \"sftp://dumphost/var/crash\"\n", []string{"config: target[0].url:", "needs user@host"}},
 		{"device and url", "[[target]]\ndevice = \"LABEL=x\"\nurl = \"sftp://u@h/x\"\n", []string{"config: target[0]: set either device or url, not both"}},
-		{"neither device nor url", "[[target]]\npath = \"/var/crash\"\n", []string{"config: target[0]: needs device ="}},
+		{"neither device, url nor path", "[[target]]\nwait_device = \"5s\"\n", []string{"config: target[0]: needs device ="}},
+		{"auto device, relative path", "[[target]]\npath = \"var/crash\"\n", []string{"config: target[0].path: \"var/crash\" must be an absolute path"}},
 		{"no targets", "", []string{"config: target: no [[target]] configured"}},
 		{"bad device spec", "[[target]]\ndevice = \"FOO=bar\"\n", []string{`config: target[0].device: blkid: device spec "FOO=bar": unknown kind "FOO"`}},
 		{"empty label", "[[target]]\ndevice = \"LABEL=\"\n", []string{`config: target[0].device: blkid: device spec "LABEL=": empty LABEL`}},
@@ -502,5 +503,23 @@ func TestDurationText(t *testing.T) {
 	var s Size
 	if err := s.UnmarshalText([]byte("x")); err == nil {
 		t.Errorf("Size.UnmarshalText(x) = nil, want error")
+	}
+}
+
+// A disk target without a device is the file system that holds its path on
+// the build machine (ukdump build resolves it): the package's default config.
+func TestAutoDevice(t *testing.T) {
+	for _, toml := range []string{"[[target]]\npath = \"/var/crash\"\n", "[[target]]\ndevice = \"auto\"\npath = \"/var/crash\"\n"} {
+		c, err := Parse([]byte(toml))
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", toml, err)
+		}
+		if !c.Targets[0].AutoDevice() || c.Targets[0].IsNetwork() {
+			t.Errorf("Parse(%q): AutoDevice() = false", toml)
+		}
+	}
+	c, err := Parse([]byte("[[target]]\ndevice = \"LABEL=x\"\npath = \"/\"\n"))
+	if err != nil || c.Targets[0].AutoDevice() {
+		t.Errorf("a LABEL= target: %v, AutoDevice() = %v", err, err == nil && c.Targets[0].AutoDevice())
 	}
 }

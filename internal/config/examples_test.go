@@ -6,9 +6,11 @@ import (
 	"testing"
 )
 
-// The example configs in config/examples must stay valid.
+// The example configs in config/examples, and the default config the
+// package installs, must stay valid.
 func TestExamples(t *testing.T) {
 	files, err := filepath.Glob("../../config/examples/*.toml")
+	files = append(files, "../../config/ukdump.toml") // the package's default
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example configs found (%v)", err)
 	}
