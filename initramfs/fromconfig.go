@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/hostfs"
+	"github.com/ukdump/ukdump/internal/layout"
 )
 
 // ConfigOpts are the choices for an image built from a config (ukdump
@@ -27,6 +29,12 @@ type ConfigOpts struct {
 	// NICs are network interfaces (HostNICs) whose drivers are added when
 	// the config has network targets.
 	NICs []NIC
+	// Resolve finds the file system that holds a disk target's path, for
+	// the targets without a device (default: hostfs.Resolve on this
+	// machine).
+	Resolve func(path string) (hostfs.FS, error)
+	// Version is ukdump's, recorded in the image's Record.
+	Version string
 }
 
 // ConfigImage is the image a config needs.
@@ -38,6 +46,11 @@ type ConfigImage struct {
 	// Warnings are about the config's network targets (a host key that
 	// will not be checked).
 	Warnings []string
+	// Resolved are the disk targets without a device, as resolved: index
+	// in the config's targets and the file system found.
+	Resolved []Resolved
+	// Record says what goes into the image; it is in the image too.
+	Record Record
 }
 
 // ForConfig works out the image cfg needs, whose TOML is data:
@@ -63,12 +76,24 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 			extra = append(extra, t.FSType)
 		}
 	}
+	rec := Record{KernelRelease: o.KernelVersion, Version: o.Version, Config: sha256Hex(data), Files: map[string]string{}}
+	resolved, err := resolveDevices(&c, o.Resolve)
+	if err != nil {
+		return ConfigImage{}, err
+	}
+	for _, r := range resolved {
+		rec.Devices = append(rec.Devices, r.String())
+	}
 	files, warnings, err := sshFiles(&c)
 	if err != nil {
 		return ConfigImage{}, err
 	}
-	if len(files) > 0 {
-		// The image's config points at the keys as they are in the image.
+	for _, f := range files {
+		rec.Files[f.Dst] = sha256Hex(f.Data)
+	}
+	if len(files) > 0 || len(resolved) > 0 {
+		// The image's config points at the keys as they are in the image,
+		// and names the devices found here.
 		if data, err = c.Marshal(); err != nil {
 			return ConfigImage{}, err
 		}
@@ -84,7 +109,19 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	if o.Busybox == "" {
 		o.Busybox = DefaultBusybox(needNet)
 	}
+	bb, err := os.ReadFile(o.Busybox)
+	if err != nil {
+		return ConfigImage{}, fmt.Errorf("busybox: %w (make builds out/bb and out/bb-disk; the package installs them in /usr/lib/ukdump)", err)
+	}
+	rec.Busybox = sha256Hex(bb)
+	recJSON, err := rec.Marshal()
+	if err != nil {
+		return ConfigImage{}, err
+	}
+	files = append(files, File{Data: recJSON, Dst: layout.RecordPath, Mode: 0o644})
 	return ConfigImage{
+		Resolved: resolved,
+		Record:   rec,
 		Opts: Opts{
 			Files:           files,
 			Busybox:         o.Busybox,
@@ -114,7 +151,7 @@ func DefaultBusybox(network bool) string {
 	if exe, err := os.Executable(); err == nil {
 		dirs = append(dirs, filepath.Dir(exe))
 	}
-	dirs = append(dirs, "/usr/local/lib/ukdump")
+	dirs = append(dirs, "/usr/lib/ukdump", "/usr/local/lib/ukdump") // the package's, make install's
 	for _, d := range dirs {
 		for _, n := range names {
 			if fi, err := os.Stat(filepath.Join(d, n)); err == nil && fi.Mode().IsRegular() {

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/hostfs"
+	"github.com/ukdump/ukdump/internal/layout"
 )
 
 func TestHostNICs(t *testing.T) {
@@ -58,6 +60,10 @@ func writeKey(t *testing.T) string {
 
 func TestForConfig(t *testing.T) {
 	id := writeKey(t)
+	bb := filepath.Join(t.TempDir(), "bb")
+	if err := os.WriteFile(bb, []byte("busybox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	nics := []NIC{{"eth0", "e1000e"}, {"enp1s0", "virtio_net"}}
 	for _, tt := range []struct {
 		name     string
@@ -81,11 +87,20 @@ func TestForConfig(t *testing.T) {
 			files:    []string{"/etc/ukdump/target0/id"},
 			warnings: 1, // the host key is not checked
 		},
+		{
+			name:     "auto device",
+			target:   config.Target{Path: "/var/crash"},
+			modules:  []string{"dm_mod"},
+			optional: []string{"virtio_pci", "virtio_blk", "ext4"},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
 			cfg.Targets = []config.Target{tt.target}
-			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: "bb", KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics})
+			resolve := func(p string) (hostfs.FS, error) {
+				return hostfs.FS{Path: p, FSPath: "/crash", Spec: "UUID=0a1b", Device: "/dev/vda3", FSType: "ext4", MountPoint: "/var"}, nil
+			}
+			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: bb, KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics, Resolve: resolve, Version: "v1"})
 			if err != nil {
 				t.Fatalf("ForConfig(%s) = %v", tt.name, err)
 			}
@@ -99,16 +114,24 @@ func TestForConfig(t *testing.T) {
 			if diff := cmp.Diff(tt.optional, ci.Opts.OptionalModules); diff != "" {
 				t.Errorf("ForConfig(%s).Opts.OptionalModules (-want, +got):\n%s", tt.name, diff)
 			}
-			if diff := cmp.Diff(tt.files, files); diff != "" {
+			if diff := cmp.Diff(append(tt.files, layout.RecordPath), files); diff != "" {
 				t.Errorf("ForConfig(%s).Opts.Files (-want, +got):\n%s", tt.name, diff)
 			}
 			network := tt.target.IsNetwork()
-			if ci.Network != network || len(ci.Warnings) != tt.warnings || ci.Opts.Busybox != "bb" || ci.Opts.KernelVersion != "6.1.0-test" {
+			if ci.Network != network || len(ci.Warnings) != tt.warnings || ci.Opts.Busybox != bb || ci.Opts.KernelVersion != "6.1.0-test" {
 				t.Errorf("ForConfig(%s) = %+v, want Network %v, %d warnings, busybox bb, kernel 6.1.0-test", tt.name, ci, network, tt.warnings)
 			}
 			// The image's config points at the key in the image; cfg is left as it was.
-			if toml := string(ci.Opts.ConfigTOML); network != strings.Contains(toml, `identity = "/etc/ukdump/target0/id"`) || !network && toml != "toml" {
+			auto := tt.target.AutoDevice()
+			if toml := string(ci.Opts.ConfigTOML); network != strings.Contains(toml, `identity = "/etc/ukdump/target0/id"`) || !network && !auto && toml != "toml" {
 				t.Errorf("ForConfig(%s).Opts.ConfigTOML = %q", tt.name, toml)
+			}
+			// A target without a device names the file system found here.
+			if toml := string(ci.Opts.ConfigTOML); auto && (!strings.Contains(toml, `device = "UUID=0a1b"`) || !strings.Contains(toml, `path = "/crash"`) || len(ci.Resolved) != 1 || len(ci.Record.Devices) != 1) {
+				t.Errorf("ForConfig(%s): config %q, resolved %+v, record %+v", tt.name, toml, ci.Resolved, ci.Record)
+			}
+			if r := ci.Record; r.KernelRelease != "6.1.0-test" || r.Version != "v1" || r.Config != sha256Hex([]byte("toml")) || r.Busybox != sha256Hex([]byte("busybox")) || len(r.Files) != len(tt.files) {
+				t.Errorf("ForConfig(%s).Record = %+v", tt.name, r)
 			}
 			if cfg.Targets[0] != tt.target {
 				t.Errorf("ForConfig(%s) changed cfg.Targets[0] to %+v", tt.name, cfg.Targets[0])

@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
-	"github.com/ulikunitz/xz"
 
 	"github.com/ukdump/ukdump/internal/layout"
 )
@@ -48,36 +45,18 @@ func testOpts(t *testing.T) Opts {
 	}
 }
 
-// decompress undoes c.
+// decompress undoes c (Uncompressed finds it from the magic).
 func decompress(t *testing.T, data []byte, c Compression) []byte {
 	t.Helper()
-	var (
-		r   io.Reader
-		err error
-	)
-	switch c {
-	case Gzip:
-		r, err = gzip.NewReader(bytes.NewReader(data))
-	case Zstd:
-		var d *zstd.Decoder
-		d, err = zstd.NewReader(bytes.NewReader(data))
-		if err == nil {
-			defer d.Close()
-		}
-		r = d
-	case XZ:
-		r, err = xz.NewReader(bytes.NewReader(data))
-	case None:
-		r = bytes.NewReader(data)
-	}
+	r, err := Uncompressed(bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("decompressing %s: %v", c, err)
 	}
-	out, err := io.ReadAll(r)
+	b, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatalf("decompressing %s: %v", c, err)
 	}
-	return out
+	return b
 }
 
 // readRecords returns the records of a newc archive and their names in order.

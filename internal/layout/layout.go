@@ -20,6 +20,10 @@ const (
 	// ModulesLoadPath lists the module files to load, in order: one path
 	// relative to the root a line.
 	ModulesLoadPath = ConfigDir + "/modules.load"
+	// RecordPath is the record of what went into the image (JSON): its
+	// kernel release and the hashes of its inputs. ukdump build also writes
+	// it beside the image, as IMAGE + RecordSuffix.
+	RecordPath = ConfigDir + "/image.json"
 	// ModulesDir holds the modules, in ModulesDir/<kernel release>/<path
 	// in modules.dep>.
 	ModulesDir = "lib/modules"
@@ -40,6 +44,19 @@ const (
 	// the config's target i.
 	MountDir = "mnt"
 )
+
+// RecordSuffix names the record beside an image: ukdump-6.1.0-57-amd64.img.json.
+const RecordSuffix = ".json"
+
+// Where an installed ukdump keeps its images: one per kernel release.
+const (
+	ImageDir = "/var/lib/ukdump"
+	// DefaultConfig is the config ukdump build and load read by default.
+	DefaultConfig = "/etc/ukdump/ukdump.toml"
+)
+
+// ImagePath is the image of a kernel release: /var/lib/ukdump/ukdump-<release>.img.
+func ImagePath(release string) string { return ImageDir + "/ukdump-" + release + ".img" }
 
 // TargetIdentity is where the image holds the SSH private key of the
 // config's target i.
