@@ -28,6 +28,7 @@ import (
 	"github.com/ukdump/ukdump/internal/dmesg"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/layout"
+	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/targetspec"
@@ -361,41 +362,11 @@ func (c *capture) loadModules() {
 	c.log.Printf("loaded %d modules in %s", n, c.env.Now().Sub(start).Round(time.Millisecond))
 }
 
-// Manifest is manifest.json in the dump directory.
-type Manifest struct {
-	Format        string             `json:"format"`
-	Compression   string             `json:"compression"`
-	DumpLevel     int                `json:"dump_level"`
-	Pages         collect.PageCounts `json:"pages"`
-	File          string             `json:"file"`
-	Size          int64              `json:"size"`
-	SHA256        string             `json:"sha256"`
-	Complete      bool               `json:"complete"`
-	Warnings      []string           `json:"warnings,omitempty"`
-	Error         string             `json:"error,omitempty"`
-	Source        string             `json:"source"`
-	MemoryBytes   int64              `json:"memory_bytes"`
-	CPUs          int                `json:"cpus"`
-	KernelRelease string             `json:"kernel_release"`
-	Host          string             `json:"host"`
-	CrashTime     time.Time          `json:"crash_time"`
-	CrashTimeFrom string             `json:"crash_time_from"`
-	CaptureStart  time.Time          `json:"capture_start"`
-	Target        string             `json:"target"`
-	Durations     Durations          `json:"durations_seconds"`
-	MBPerSecond   float64            `json:"mb_per_second"`
-	Version       string             `json:"ukdump_version"`
-}
-
-// Durations of the capture's steps, in seconds.
-type Durations struct {
-	Modules float64 `json:"modules"`
-	// Network is the network bring-up, for network targets.
-	Network float64 `json:"network,omitempty"`
-	Target  float64 `json:"target_open"`
-	Copy    float64 `json:"copy"`
-	Total   float64 `json:"total"`
-}
+// Manifest and Durations are manifest.json's (internal/manifest owns them).
+type (
+	Manifest  = manifest.Manifest
+	Durations = manifest.Durations
+)
 
 func (c *capture) capture(ctx context.Context) Outcome {
 	fail := func(err error) Outcome { return Outcome{Result: ResultFailed, Action: c.cfg.Action.Failure, Err: err} }
@@ -421,6 +392,7 @@ func (c *capture) capture(ctx context.Context) Outcome {
 		File: "vmcore", Source: src.name,
 		MemoryBytes: src.core.MemoryBytes(), CPUs: src.core.CPUs(), KernelRelease: rel,
 		Host: c.hostName(src), CaptureStart: c.start.UTC(), Version: c.env.Version,
+		Test: c.cfg.Test,
 	}
 	m.Durations.Modules = round(modSecs)
 	m.CrashTime, m.CrashTimeFrom = c.env.Now().UTC(), "capture clock"

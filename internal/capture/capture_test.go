@@ -20,6 +20,7 @@ import (
 	"github.com/ukdump/ukdump/internal/capture"
 	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
@@ -506,5 +507,23 @@ func TestCaptureFirstTargetFailsHalfway(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(r.dir, "mnt/target1/second", o.Dir, "vmcore"))
 	if err != nil || !bytes.Equal(got, r.vmcore) {
 		t.Errorf("the second target's vmcore (%v) differs from /proc/vmcore", err)
+	}
+}
+
+// A test crash (ukdump test loads the capture kernel with ukdump.test=1) is
+// marked in its manifest.
+func TestCaptureTestCrash(t *testing.T) {
+	r := newFakeRoot(t, diskConfig, true)
+	if err := os.WriteFile(filepath.Join(r.dir, "proc/cmdline"), []byte("console=ttyS0 elfcorehdr=0x7f000000 ukdump.test=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	o := capture.Run(r.env(&console))
+	if o.Result != capture.ResultSaved {
+		t.Fatalf("Run = %+v; console:\n%s", o, console.String())
+	}
+	m, err := manifest.Read(filepath.Join(r.dir, "mnt/target0/var/crash", o.Dir, manifest.Name))
+	if err != nil || !m.Test {
+		t.Errorf("manifest of a test crash: test = %v (%v), want true", m.Test, err)
 	}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	Retention Retention `toml:"retention"`
 	// Debug turns on verbose logging in the capture environment.
 	Debug bool `toml:"debug"`
+	// Test marks a test crash (ukdump test loads the capture kernel with
+	// ukdump.test=1): its manifest says so. Only from the command line.
+	Test bool `toml:"-"`
 }
 
 // Collect says how the dump is written.
@@ -462,7 +465,8 @@ func (n Network) check(bad func(field, format string, args ...any)) {
 // ApplyCmdline applies ukdump.* overrides from a kernel command line:
 // ukdump.target=DEVICE[:PATH] (replaces the target list), ukdump.action=ACTION
 // (final), ukdump.failure=ACTION, ukdump.deadline=DURATION, ukdump.host=NAME,
-// ukdump.debug=1. It returns the overrides it applied, for the log.
+// ukdump.debug=1, ukdump.test=1 (a test crash). It returns the overrides it
+// applied, for the log.
 func (c *Config) ApplyCmdline(cmdline string) ([]string, error) {
 	var applied []string
 	for _, w := range strings.Fields(cmdline) {
@@ -498,9 +502,11 @@ func (c *Config) ApplyCmdline(cmdline string) ([]string, error) {
 			c.Host = v
 		case "debug":
 			c.Debug = v != "0" && v != "false"
+		case "test":
+			c.Test = v != "0" && v != "false"
 		default:
 			// Not fatal: a typo on the command line must not cost the dump.
-			applied = append(applied, fmt.Sprintf("%s (ignored: unknown override; want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug)", w))
+			applied = append(applied, fmt.Sprintf("%s (ignored: unknown override; want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug, ukdump.test)", w))
 			continue
 		}
 		applied = append(applied, w)

@@ -384,7 +384,7 @@ func TestApplyCmdline(t *testing.T) {
 		{
 			name:        "unknown override ignored",
 			cmdline:     "ukdump.foo=1",
-			wantApplied: []string{"ukdump.foo=1 (ignored: unknown override; want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug)"},
+			wantApplied: []string{"ukdump.foo=1 (ignored: unknown override; want ukdump.target, ukdump.action, ukdump.failure, ukdump.deadline, ukdump.host, ukdump.debug, ukdump.test)"},
 		},
 		{
 			name:    "other words ignored",
