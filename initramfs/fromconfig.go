@@ -111,7 +111,7 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	}
 	bb, err := os.ReadFile(o.Busybox)
 	if err != nil {
-		return ConfigImage{}, fmt.Errorf("busybox: %w (make builds out/bb and out/bb-disk; the package installs them in /usr/lib/ukdump)", err)
+		return ConfigImage{}, fmt.Errorf("reading busybox: %w (make builds out/bb and out/bb-disk; the package installs them in /usr/lib/ukdump)", err)
 	}
 	rec.Busybox = sha256Hex(bb)
 	recJSON, err := rec.Marshal()

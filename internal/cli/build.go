@@ -4,7 +4,10 @@ package cli
 
 import (
 	"bytes"
+	"errors"
+	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,78 +16,121 @@ import (
 	"github.com/ukdump/ukdump/initramfs"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/kexec"
+	"github.com/ukdump/ukdump/internal/layout"
+	"github.com/ukdump/ukdump/internal/version"
 )
 
+// buildArgs are ukdump build's flags; load rebuilds with the defaults.
+type buildArgs struct {
+	config, out, busybox, kver, modDir, compress, sysRoot string
+	modules                                               listFlag
+	hostonly                                              bool
+}
+
+func buildFlags(fs *flag.FlagSet) *buildArgs {
+	b := &buildArgs{}
+	fs.StringVar(&b.config, "c", layout.DefaultConfig, "config file (TOML)")
+	fs.StringVar(&b.out, "o", "", "image to write (default "+layout.ImagePath("KVER")+")")
+	fs.StringVar(&b.busybox, "busybox", "", "capture busybox binary (default: bb or bb-disk beside ukdump, else in /usr/lib/ukdump or /usr/local/lib/ukdump)")
+	fs.StringVar(&b.kver, "kver", "", "capture kernel release whose modules go in (default: the running kernel's)")
+	fs.StringVar(&b.modDir, "modules-dir", "", "modules directory (default /lib/modules/KVER)")
+	fs.StringVar(&b.compress, "compress", "gzip", "image compression: gzip, zstd, xz or none")
+	fs.Var(&b.modules, "module", "extra kernel module to include with its dependencies (repeatable)")
+	fs.BoolVar(&b.hostonly, "hostonly", false, "also include the driver modules of this machine's network interfaces (for network targets)")
+	fs.StringVar(&b.sysRoot, "sysfs", "/sys", "sysfs to read this machine's network interfaces from (with --hostonly)")
+	return b
+}
+
+func (c Context) fill(b *buildArgs) {
+	if b.kver == "" {
+		b.kver = Release()
+	}
+	if b.out == "" {
+		b.out = c.imagePath(b.kver)
+	}
+}
+
+// defaultBuild is what ukdump build does with no flags, for a release: the
+// image that load, test and the kernel hooks use.
+func (c Context) defaultBuild(release string) buildArgs {
+	return buildArgs{config: c.configPath(), kver: release, out: c.imagePath(release), busybox: c.Busybox, compress: "gzip", sysRoot: "/sys"}
+}
+
 func (c Context) build(args []string) error {
-	fs := c.flags("build", "-c CONFIG -o IMAGE [flags]")
-	cfgPath := fs.String("c", "", "config file (TOML); required")
-	out := fs.String("o", "", "image to write; required")
-	busybox := fs.String("busybox", "", "capture busybox binary (default: bb beside ukdump, else /usr/local/lib/ukdump/bb)")
-	kver := fs.String("kver", "", "capture kernel release whose modules go in (default: the running kernel's)")
-	modDir := fs.String("modules-dir", "", "modules directory (default /lib/modules/KVER)")
-	compress := fs.String("compress", "gzip", "image compression: gzip, zstd, xz or none")
-	var modules listFlag
-	fs.Var(&modules, "module", "extra kernel module to include with its dependencies (repeatable)")
-	hostonly := fs.Bool("hostonly", false, "also include the driver modules of this machine's network interfaces (for network targets)")
-	sysRoot := fs.String("sysfs", "/sys", "sysfs to read this machine's network interfaces from (with --hostonly)")
+	fs := c.flags("build", "[-c CONFIG] [-o IMAGE] [--kver RELEASE] [flags]")
+	b := buildFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *cfgPath == "" || *out == "" {
-		fs.Usage()
-		return fmt.Errorf("%w: build needs -c CONFIG and -o IMAGE", ErrUsage)
+	if !c.flagSet(fs, "c") {
+		b.config = c.configPath()
 	}
-	data, err := os.ReadFile(*cfgPath)
+	c.fill(b)
+	return c.buildImage(*b)
+}
+
+// configImage works out the image b asks for, without building it: what
+// ukdump build writes and load's staleness check compares.
+func (c Context) configImage(b buildArgs) (initramfs.ConfigImage, error) {
+	data, err := os.ReadFile(b.config)
 	if err != nil {
-		return fmt.Errorf("build: %w", err)
+		return initramfs.ConfigImage{}, err
 	}
 	cfg, err := config.Parse(data)
 	if err != nil {
-		return fmt.Errorf("build: %s: %w", *cfgPath, err)
-	}
-	if *kver == "" {
-		*kver = Release()
+		return initramfs.ConfigImage{}, fmt.Errorf("%s: %w", b.config, err)
 	}
 	var mtime int64
-	if s := c.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+	if s := c.getenv("SOURCE_DATE_EPOCH"); s != "" {
 		if mtime, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return fmt.Errorf("build: SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
+			return initramfs.ConfigImage{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", s)
 		}
 	}
 	var nics []initramfs.NIC
-	if *hostonly {
-		if nics, err = initramfs.HostNICs(*sysRoot); err != nil {
-			return fmt.Errorf("build: --hostonly: %w", err)
+	if b.hostonly {
+		if nics, err = initramfs.HostNICs(b.sysRoot); err != nil {
+			return initramfs.ConfigImage{}, fmt.Errorf("--hostonly: %w", err)
 		}
 	}
 	ci, err := initramfs.ForConfig(cfg, data, initramfs.ConfigOpts{
-		Busybox:       *busybox,
-		KernelVersion: *kver,
-		ModulesDir:    *modDir,
-		Compression:   initramfs.Compression(*compress),
+		Busybox:       b.busybox,
+		KernelVersion: b.kver,
+		ModulesDir:    b.modDir,
+		Compression:   initramfs.Compression(b.compress),
 		MTime:         mtime,
-		Modules:       modules,
+		Modules:       b.modules,
 		NICs:          nics,
+		Version:       version.Version,
 	})
 	if err != nil {
-		return fmt.Errorf("build: %s: %w", *cfgPath, err)
+		return initramfs.ConfigImage{}, fmt.Errorf("%s: %w", b.config, err)
+	}
+	return ci, nil
+}
+
+func (c Context) getenv(k string) string {
+	if c.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return c.Getenv(k)
+}
+
+// buildImage builds the image b asks for and writes its record beside it.
+func (c Context) buildImage(b buildArgs) error {
+	ci, err := c.configImage(b)
+	if err != nil {
+		return fmt.Errorf("build: %w", err)
 	}
 	for _, w := range ci.Warnings {
 		fmt.Fprintf(c.Stderr, "ukdump build: warning: %s\n", w)
 	}
-	if *hostonly {
-		switch {
-		case !ci.Network:
-			fmt.Fprintf(c.Stderr, "ukdump build: warning: --hostonly: no network target, so no network driver added\n")
-		case len(nics) == 0:
-			fmt.Fprintf(c.Stderr, "ukdump build: warning: --hostonly: no network interface with a driver module in %s\n", filepath.Join(*sysRoot, "class/net"))
-		default:
-			var desc []string
-			for _, n := range nics {
-				desc = append(desc, n.Interface+" "+n.Module)
-			}
-			fmt.Fprintf(c.Stdout, "ukdump build: --hostonly: network drivers: %s\n", strings.Join(desc, ", "))
-		}
+	for _, r := range ci.Resolved {
+		fmt.Fprintf(c.Stdout, "ukdump build: target %d: no device: %s is on %s (%s, mounted on %s): device = %q, path = %q\n",
+			r.Target, r.FS.Path, r.FS.Device, r.FS.FSType, r.FS.MountPoint, r.FS.Spec, r.FS.FSPath)
+	}
+	if b.hostonly {
+		c.reportNICs(ci, b.sysRoot)
 	}
 	var img bytes.Buffer
 	res, err := initramfs.Build(&img, ci.Opts)
@@ -94,18 +140,140 @@ func (c Context) build(args []string) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(c.Stderr, "ukdump build: warning: %s\n", w)
 	}
-	tmp := *out + ".tmp"
-	if err := os.WriteFile(tmp, img.Bytes(), 0o600); err != nil {
-		os.Remove(tmp)
+	rec, err := ci.Record.Marshal()
+	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	if err := os.Rename(tmp, *out); err != nil {
-		os.Remove(tmp)
+	if dir := filepath.Dir(b.out); b.out == c.imagePath(b.kver) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("build: %w", err)
+		}
+	}
+	if err := writeAtomic(b.out, img.Bytes()); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if err := writeAtomic(b.out+layout.RecordSuffix, rec); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	bb, _ := os.Stat(ci.Opts.Busybox)
 	fmt.Fprintf(c.Stdout, "ukdump build: wrote %s: %s %s (%d bytes), %s unpacked; busybox %s (%s); kernel %s modules (%d): %s\n",
-		*out, collect.HumanBytes(res.Size), *compress, res.Size, collect.HumanBytes(res.UncompressedSize),
-		ci.Opts.Busybox, collect.HumanBytes(bb.Size()), *kver, len(res.Modules), strings.Join(res.Modules, " "))
+		b.out, collect.HumanBytes(res.Size), b.compress, res.Size, collect.HumanBytes(res.UncompressedSize),
+		ci.Opts.Busybox, collect.HumanBytes(bb.Size()), b.kver, len(res.Modules), strings.Join(res.Modules, " "))
 	return nil
+}
+
+func (c Context) reportNICs(ci initramfs.ConfigImage, sysRoot string) {
+	nics, _ := initramfs.HostNICs(sysRoot)
+	switch {
+	case !ci.Network:
+		fmt.Fprintf(c.Stderr, "ukdump build: warning: --hostonly: no network target, so no network driver added\n")
+	case len(nics) == 0:
+		fmt.Fprintf(c.Stderr, "ukdump build: warning: --hostonly: no network interface with a driver module in %s\n", filepath.Join(sysRoot, "class/net"))
+	default:
+		var desc []string
+		for _, n := range nics {
+			desc = append(desc, n.Interface+" "+n.Module)
+		}
+		fmt.Fprintf(c.Stdout, "ukdump build: --hostonly: network drivers: %s\n", strings.Join(desc, ", "))
+	}
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// prepareImage picks the image load loads and checks it against the kernel:
+// without --initrd, the kernel release's image, built first when it is
+// missing or stale (unless noRebuild); any image whose modules are another
+// release's is refused unless force.
+func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool) error {
+	kernel := o.Kernel
+	if kernel == "" {
+		k, err := l.DefaultKernel()
+		if err != nil {
+			return err
+		}
+		kernel = k
+	}
+	rel, relErr := kernelRelease(kernel)
+	if o.Initrd == "" {
+		if relErr != nil {
+			return fmt.Errorf("%w (needed to find its image; pass --initrd)", relErr)
+		}
+		o.Initrd = c.imagePath(rel)
+		if !noRebuild {
+			b := c.defaultBuild(rel)
+			why, err := c.staleness(b)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				fmt.Fprintf(c.Stdout, "ukdump load: rebuilding %s: %s\n", o.Initrd, why)
+				if err := c.buildImage(b); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if relErr != nil {
+		fmt.Fprintf(c.Stderr, "ukdump load: warning: cannot tell %s's release (%v): not checking that %s is its image\n", kernel, relErr, o.Initrd)
+		return nil
+	}
+	rec, err := initramfs.ReadRecord(o.Initrd)
+	switch {
+	case rec.KernelRelease != "" && rec.KernelRelease != rel:
+		msg := fmt.Sprintf("%s holds the modules of kernel %s, but the kernel to load (%s) is %s: its disk and network drivers would not load and no dump would be taken; rebuild it: ukdump build --kver %s -o %s",
+			o.Initrd, rec.KernelRelease, kernel, rel, rel, o.Initrd)
+		if !o.Force {
+			return fmt.Errorf("%s (or load it anyway with --force)", msg)
+		}
+		fmt.Fprintf(c.Stderr, "ukdump load: warning: %s; loading anyway (--force)\n", msg)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w (build it: ukdump build --kver %s -o %s)", err, rel, o.Initrd)
+	case err != nil:
+		fmt.Fprintf(c.Stderr, "ukdump load: warning: %v: cannot check that it is %s's image\n", err, rel)
+	}
+	return nil
+}
+
+// staleness says why b's image must be (re)built, or "" when it is current.
+func (c Context) staleness(b buildArgs) (string, error) {
+	rec, err := initramfs.ReadRecord(b.out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "there is none for kernel " + b.kver, nil
+	}
+	ci, cerr := c.configImage(b)
+	if cerr != nil {
+		return "", fmt.Errorf("checking %s: %w", b.out, cerr)
+	}
+	if err != nil {
+		return fmt.Sprintf("its record cannot be read (%v)", err), nil
+	}
+	if why := rec.Stale(ci.Record); len(why) > 0 {
+		return strings.Join(why, "; "), nil
+	}
+	return "", nil
+}
+
+func kernelRelease(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	rel, err := kexec.KernelRelease(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return rel, nil
 }

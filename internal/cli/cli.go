@@ -10,12 +10,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kexec"
+	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/version"
 )
 
@@ -27,6 +29,14 @@ type Context struct {
 	Getenv func(string) string
 	// Loader loads the crash kernel; the zero value uses the running system.
 	Loader kexec.Loader
+	// ConfigPath, ImageDir and Busybox replace layout.DefaultConfig,
+	// layout.ImageDir and the busybox search where the default image is
+	// built (load, test, status); for tests.
+	ConfigPath, ImageDir, Busybox string
+	// Crash crashes the machine (ukdump test --yes); default: sysrq c.
+	Crash func() error
+	// Stdin is read for ukdump test's question; nil means no terminal.
+	Stdin io.Reader
 	// Ctx is cancelled to stop a long command (collect) early: main cancels
 	// it on SIGINT and SIGTERM (SignalContext). Nil means never.
 	Ctx context.Context
@@ -151,28 +161,32 @@ func Release() string {
 }
 
 func (c Context) load(args []string) error {
-	fs := c.flags("load", "--initrd IMAGE [--kernel PATH] [--append ARGS] [--force]")
+	fs := c.flags("load", "[--initrd IMAGE] [--kernel PATH] [--append ARGS] [--force] [--no-rebuild]")
 	var o kexec.LoadOpts
 	fs.StringVar(&o.Kernel, "kernel", "", "capture kernel (default /boot/vmlinuz-$(uname -r))")
-	fs.StringVar(&o.Initrd, "initrd", "", "capture image from 'ukdump build'; required")
+	fs.StringVar(&o.Initrd, "initrd", "", "capture image (default "+layout.ImagePath("RELEASE")+" for the kernel's release, built or rebuilt first when missing or stale)")
 	fs.StringVar(&o.Append, "append", "", "words added to the capture kernel's command line")
 	fs.StringVar(&o.Cmdline, "cmdline", "", "use this command line instead of deriving it from /proc/cmdline")
-	fs.BoolVar(&o.Force, "force", false, "load even if the crashkernel= reservation looks too small")
+	fs.BoolVar(&o.Force, "force", false, "load even if the reservation looks too small or the image belongs to another kernel release")
+	noRebuild := fs.Bool("no-rebuild", false, "without --initrd: load the release's image as it is, even if stale")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if o.Initrd == "" {
-		fs.Usage()
-		return fmt.Errorf("%w: load needs --initrd IMAGE", ErrUsage)
-	}
+	return c.loadWith(o, *noRebuild)
+}
+
+func (c Context) loadWith(o kexec.LoadOpts, noRebuild bool) error {
 	l := c.Loader
 	if l.Logf == nil {
 		l.Logf = func(format string, args ...any) { fmt.Fprintf(c.Stdout, "ukdump load: "+format+"\n", args...) }
 	}
+	if err := c.prepareImage(&l, &o, noRebuild); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
 	if err := l.Load(o); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	fmt.Fprintln(c.Stdout, "ukdump load: capture kernel loaded")
+	fmt.Fprintf(c.Stdout, "ukdump load: capture kernel loaded (%s)\n", o.Initrd)
 	return nil
 }
 
@@ -204,4 +218,19 @@ func (c Context) status(args []string) error {
 		fmt.Fprintln(c.Stdout, "no memory is reserved: add crashkernel=256M to the kernel command line and reboot")
 	}
 	return nil
+}
+
+func (c Context) configPath() string {
+	if c.ConfigPath != "" {
+		return c.ConfigPath
+	}
+	return layout.DefaultConfig
+}
+
+// imagePath is the image of a kernel release.
+func (c Context) imagePath(release string) string {
+	if c.ImageDir != "" {
+		return filepath.Join(c.ImageDir, filepath.Base(layout.ImagePath(release)))
+	}
+	return layout.ImagePath(release)
 }

@@ -209,7 +209,7 @@ func TestBuild(t *testing.T) {
 	if stderr != "" {
 		t.Errorf("Execute(build) stderr = %q, want none", stderr)
 	}
-	if diff := cmp.Diff([]string{"ukdump.img"}, dirNames(t, e.outDir)); diff != "" {
+	if diff := cmp.Diff([]string{"ukdump.img", "ukdump.img.json"}, dirNames(t, e.outDir)); diff != "" {
 		t.Errorf("output directory (-want, +got):\n%s", diff)
 	}
 	fi, err := os.Stat(out)
@@ -374,18 +374,10 @@ func TestBuildErrors(t *testing.T) {
 			want:   []string{"reading busybox"},
 		},
 		{
-			name:    "missing -c",
-			config:  validConfig,
-			args:    func(e buildEnv, out string) []string { return []string{"build", "-o", out} },
-			want:    []string{"build needs -c CONFIG and -o IMAGE"},
-			isUsage: true,
-		},
-		{
-			name:    "missing -o",
-			config:  validConfig,
-			args:    func(e buildEnv, out string) []string { return []string{"build", "-c", e.config} },
-			want:    []string{"build needs -c CONFIG and -o IMAGE"},
-			isUsage: true,
+			name:   "default config missing",
+			config: validConfig,
+			args:   func(e buildEnv, out string) []string { return []string{"build", "-o", out, "--kver", testKver} },
+			want:   []string{"/etc/ukdump/ukdump.toml"},
 		},
 		{
 			name:    "unknown flag",
@@ -438,8 +430,8 @@ func TestExecuteUsage(t *testing.T) {
 		{name: "help", args: []string{"help"}, wantStdout: "usage: ukdump COMMAND"},
 		{name: "--help", args: []string{"--help"}, wantStdout: "usage: ukdump COMMAND"},
 		{name: "version", args: []string{"version"}, wantStdout: "ukdump "},
-		{name: "build -h", args: []string{"build", "-h"}, wantErr: flag.ErrHelp, wantStderr: "usage: ukdump build -c CONFIG -o IMAGE"},
-		{name: "load without initrd", args: []string{"load"}, wantErr: ErrUsage, wantStderr: "usage: ukdump load"},
+		{name: "build -h", args: []string{"build", "-h"}, wantErr: flag.ErrHelp, wantStderr: "usage: ukdump build [-c CONFIG] [-o IMAGE]"},
+		{name: "load -h", args: []string{"load", "-h"}, wantErr: flag.ErrHelp, wantStderr: "usage: ukdump load [--initrd IMAGE]"},
 		{name: "unload with argument", args: []string{"unload", "now"}, wantErr: ErrUsage},
 		{name: "status with flag", args: []string{"status", "-x"}, wantErr: ErrUsage},
 	} {

@@ -83,6 +83,25 @@ func (l *Loader) fileLoad(kernelFd, initrdFd int, cmdline string, flags int) err
 	return kexecFileLoad(kernelFd, initrdFd, cmdline, flags)
 }
 
+// RunningRelease is the running kernel's release (uname -r), from procfs.
+func (l *Loader) RunningRelease() (string, error) {
+	rel, err := readTrim(filepath.Join(l.procRoot(), "sys/kernel/osrelease"))
+	if err != nil {
+		return "", fmt.Errorf("finding the running kernel's release: %w", err)
+	}
+	return rel, nil
+}
+
+// DefaultKernel is the capture kernel Load uses without LoadOpts.Kernel: the
+// running kernel's, /boot/vmlinuz-<release>.
+func (l *Loader) DefaultKernel() (string, error) {
+	rel, err := l.RunningRelease()
+	if err != nil {
+		return "", fmt.Errorf("%w (for the default --kernel)", err)
+	}
+	return "/boot/vmlinuz-" + rel, nil
+}
+
 // Load loads o.Kernel and o.Initrd as the crash kernel. It:
 //   - opens the kernel and the initrd,
 //   - reads the kernel's init_size and estimates the initrd's unpacked size,
@@ -97,11 +116,11 @@ func (l *Loader) Load(o LoadOpts) error {
 		return errors.New("no initrd given: build one with 'ukdump build' and pass it with --initrd")
 	}
 	if o.Kernel == "" {
-		rel, err := readTrim(filepath.Join(l.procRoot(), "sys/kernel/osrelease"))
+		k, err := l.DefaultKernel()
 		if err != nil {
-			return fmt.Errorf("finding the running kernel for the default --kernel: %w", err)
+			return err
 		}
-		o.Kernel = "/boot/vmlinuz-" + rel
+		o.Kernel = k
 	}
 	kernel, err := os.Open(o.Kernel)
 	if err != nil {
