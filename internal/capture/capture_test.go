@@ -20,8 +20,8 @@ import (
 	"github.com/ukdump/ukdump/internal/capture"
 	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
-	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/layout"
+	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
