@@ -244,6 +244,7 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 		return err
 	}
 	con := &console{w: f}
+	defer con.Close() // vmtest closes it once QEMU ran; this if it never did
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	nic := "none"
