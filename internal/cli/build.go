@@ -101,6 +101,7 @@ func (c Context) configImage(b buildArgs) (initramfs.ConfigImage, error) {
 		MTime:         mtime,
 		Modules:       b.modules,
 		NICs:          nics,
+		Resolve:       c.Resolve,
 		Version:       version.Version,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"errors"
+	"io"
 
 	"github.com/ukdump/ukdump/internal/kexec"
 )
@@ -22,4 +23,11 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 		return errors.New("load: pass --initrd IMAGE (the capture environment's ukdump builds no images)")
 	}
 	return nil
+}
+
+// report: the capture environment has no dumps of its own to report.
+func (c Context) report(io.Writer) {}
+
+func (c Context) test([]string) error {
+	return errors.New("test: not available in the capture environment's ukdump; run it on the host")
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/hostfs"
 	"github.com/ukdump/ukdump/internal/kexec"
 	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/version"
@@ -33,6 +34,9 @@ type Context struct {
 	// layout.ImageDir and the busybox search where the default image is
 	// built (load, test, status); for tests.
 	ConfigPath, ImageDir, Busybox string
+	// Resolve finds the file system that holds a path on this machine, for
+	// targets without a device; default hostfs.Resolve. For tests.
+	Resolve func(path string) (hostfs.FS, error)
 	// Crash crashes the machine (ukdump test --yes); default: sysrq c.
 	Crash func() error
 	// Stdin is read for ukdump test's question; nil means no terminal.
@@ -71,7 +75,8 @@ commands:
   build   -c CONFIG -o IMAGE   assemble the capture initramfs
   load    --initrd IMAGE       load the capture kernel (kexec_file_load on crash)
   unload                       unload the capture kernel
-  status                       show whether a capture kernel is loaded
+  status                       show whether a capture kernel is loaded, and the last capture
+  test [--yes]                 check what can be checked before a crash; --yes then crashes the machine
   collect [-d N] [--format F] [--compress C] IN OUT
                                write a dump (kdump-compressed, ELF or flattened) from an ELF core
   info [--json] DUMP           describe a dump: format, codec, kernel, pages, complete or not
@@ -103,6 +108,8 @@ func (c Context) Execute() error {
 		return c.unload(args)
 	case "status":
 		return c.status(args)
+	case "test":
+		return c.test(args)
 	case "collect":
 		return c.collectCmd(args)
 	case "info":
@@ -217,6 +224,7 @@ func (c Context) status(args []string) error {
 	if st.ReservedBytes == 0 {
 		fmt.Fprintln(c.Stdout, "no memory is reserved: add crashkernel=256M to the kernel command line and reboot")
 	}
+	c.report(c.Stdout)
 	return nil
 }
 

@@ -696,6 +696,18 @@ func TestUnload(t *testing.T) {
 	}
 }
 
+const noDumps = "last capture: none (no dump directory on the local targets)\n"
+
+// statusConfig writes a config whose one target is dir on this machine.
+func statusConfig(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ukdump.toml")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf("[[target]]\npath = %q\n", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestStatus(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -703,14 +715,16 @@ func TestStatus(t *testing.T) {
 		loaded   string
 		want     string
 	}{
-		{"loaded", 256 << 20, "1", "capture kernel: loaded\ncrashkernel reservation: 256.0 MiB\n"},
-		{"not loaded", 256 << 20, "0", "capture kernel: not loaded\ncrashkernel reservation: 256.0 MiB\n"},
+		{"loaded", 256 << 20, "1", "capture kernel: loaded\ncrashkernel reservation: 256.0 MiB\n" + noDumps},
+		{"not loaded", 256 << 20, "0", "capture kernel: not loaded\ncrashkernel reservation: 256.0 MiB\n" + noDumps},
 		{"no reservation", 0, "0", "capture kernel: not loaded\ncrashkernel reservation: 0 B\n" +
-			"no memory is reserved: add crashkernel=256M to the kernel command line and reboot\n"},
+			"no memory is reserved: add crashkernel=256M to the kernel command line and reboot\n" + noDumps},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newFakeSystem(t, tt.reserved, tt.loaded)
-			stdout, _, err := run(t, s.context("status"))
+			c := s.context("status")
+			c.ConfigPath = statusConfig(t, t.TempDir())
+			stdout, _, err := run(t, c)
 			if err != nil {
 				t.Fatalf("Execute(status) = %v", err)
 			}

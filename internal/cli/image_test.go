@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ukdump/ukdump/initramfs"
+	"github.com/ukdump/ukdump/internal/hostfs"
 	"github.com/ukdump/ukdump/internal/layout"
+	"github.com/ukdump/ukdump/internal/manifest"
 )
 
 // ukdump load with no flags loads the running kernel's image, building it
@@ -72,5 +76,77 @@ func TestLoadRefusesOtherRelease(t *testing.T) {
 	_, stderr, err := run(t, s.context("load", "--kernel", s.kernel, "--initrd", s.initrd, "--force"))
 	if err != nil || len(s.calls) != 1 || !strings.Contains(stderr, "loading anyway (--force)") {
 		t.Errorf("load --force = %v (%d calls), stderr %q", err, len(s.calls), stderr)
+	}
+}
+
+// ukdump status reports the newest dump on the local targets, saved or not.
+func TestStatusLastCapture(t *testing.T) {
+	s := newFakeSystem(t, 256<<20, "1")
+	dir := t.TempDir()
+	write := func(name string, m manifest.Manifest) {
+		os.MkdirAll(filepath.Join(dir, name), 0o700)
+		b, _ := json.Marshal(m)
+		os.WriteFile(filepath.Join(dir, name, manifest.Name), append(b, "   \n"...), 0o600) // padded, as the capture leaves it
+	}
+	crash := time.Date(2026, 12, 1, 22, 10, 5, 0, time.UTC)
+	write("web1-20261130T080000Z", manifest.Manifest{Complete: true, File: "vmcore"})
+	write("web1-20261201T221005Z", manifest.Manifest{Complete: true, File: "vmcore", Size: 31 << 20, Format: "kdump", Compression: "zstd",
+		KernelRelease: "6.1.0-57-amd64", CrashTime: crash, Test: true, SHA256: "0123456789abcdef"})
+	os.MkdirAll(filepath.Join(dir, "lost+found"), 0o700)
+	c := s.context("status")
+	c.ConfigPath = statusConfig(t, dir)
+	stdout, _, err := run(t, c)
+	want := "last capture: the machine crashed at 2026-12-01T22:10:05Z (kernel 6.1.0-57-amd64, a test crash (ukdump test)): saved " +
+		filepath.Join(dir, "web1-20261201T221005Z/vmcore") + " (31.0 MiB, kdump zstd, sha256 0123456789ab…)\n"
+	if err != nil || !strings.Contains(stdout, want) || !strings.Contains(stdout, "dumps kept: 2") {
+		t.Errorf("status = %v:\n%s\nwant the line\n%s", err, stdout, want)
+	}
+	write("web1-20261201T230000Z", manifest.Manifest{File: "vmcore.incomplete", Size: 10 << 20, Error: "write: no space left on device",
+		KernelRelease: "6.1.0-57-amd64", CrashTime: crash.Add(time.Hour)})
+	stdout, _, _ = run(t, c)
+	if !strings.Contains(stdout, "FAILED: write: no space left on device; kept "+filepath.Join(dir, "web1-20261201T230000Z/vmcore.incomplete")) {
+		t.Errorf("status after a failed capture:\n%s", stdout)
+	}
+}
+
+// ukdump test prints its checks and crashes only when they pass and it is told to.
+func TestTestCommand(t *testing.T) {
+	s := newFakeSystem(t, 256<<20, "1")
+	e := newBuildEnv(t, validConfig)
+	imgDir := t.TempDir()
+	crashed := 0
+	ctx := func(args ...string) Context {
+		c := s.context(append([]string{"test"}, args...)...)
+		c.ConfigPath, c.ImageDir, c.Busybox = statusConfig(t, t.TempDir()), imgDir, e.busybox
+		c.Crash = func() error { crashed++; return nil }
+		c.Resolve = func(p string) (hostfs.FS, error) {
+			return hostfs.FS{Path: p, FSPath: p, Device: "/dev/vda1", FSType: "ext4", MountPoint: "/", Spec: "UUID=0a1b"}, nil
+		}
+		return c
+	}
+	// No image yet: a check fails, no crash.
+	stdout, _, err := run(t, ctx("--yes"))
+	if err == nil || !strings.Contains(stdout, "FAIL image") || crashed != 0 {
+		t.Errorf("test without an image = %v, crashed %d:\n%s", err, crashed, stdout)
+	}
+	// Build and load the image of test's config.
+	c := ctx()
+	l := s.context("load")
+	l.ConfigPath, l.ImageDir, l.Busybox, l.Resolve = c.ConfigPath, imgDir, e.busybox, c.Resolve
+	if _, _, err := run(t, l); err != nil {
+		t.Fatal(err)
+	}
+	c = ctx()
+	c.ConfigPath = l.ConfigPath
+	stdout, _, err = run(t, c)
+	if err != nil || strings.Contains(stdout, "FAIL") || crashed != 0 || !strings.Contains(stdout, "not crashing") {
+		t.Errorf("test without --yes = %v, crashed %d:\n%s", err, crashed, stdout)
+	}
+	c = ctx("--yes")
+	c.ConfigPath = l.ConfigPath
+	stdout, _, err = run(t, c)
+	last := s.calls[len(s.calls)-1]
+	if err != nil || crashed != 1 || !strings.Contains(last.Cmdline, "ukdump.test=1") {
+		t.Errorf("test --yes = %v, crashed %d, last load's cmdline %q:\n%s", err, crashed, last.Cmdline, stdout)
 	}
 }

@@ -202,3 +202,31 @@ func (o Opts) deviceName(m mount) (string, error) {
 	}
 	return "", fmt.Errorf("device %d:%d has no block device in %s", m.major, m.minor, filepath.Join(sys, "dev", "block"))
 }
+
+// MountOf finds where the block device dev (e.g. /dev/vda1) is mounted here
+// and returns the directory that is fsPath of its file system; ok is false
+// when it is not mounted (or fsPath is outside every mount of it).
+func MountOf(dev, fsPath string, o Opts) (dir string, ok bool, err error) {
+	if o.MountInfo == "" {
+		o.MountInfo = "/proc/self/mountinfo"
+	}
+	ms, err := readMounts(o.MountInfo)
+	if err != nil {
+		return "", false, fmt.Errorf("hostfs: reading the mount table: %w", err)
+	}
+	name := filepath.Base(dev)
+	if t, err := filepath.EvalSymlinks(dev); err == nil {
+		name = filepath.Base(t)
+	}
+	for _, m := range ms {
+		n, err := o.deviceName(m)
+		if err != nil || n != name {
+			continue
+		}
+		if within(fsPath, m.root) {
+			rel := strings.TrimPrefix(strings.TrimPrefix(fsPath, m.root), "/")
+			return filepath.Join(m.point, rel), true, nil
+		}
+	}
+	return "", false, nil
+}

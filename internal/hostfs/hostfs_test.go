@@ -65,3 +65,17 @@ func TestResolve(t *testing.T) {
 		t.Errorf("Resolve(relative) = nil error")
 	}
 }
+
+func TestMountOf(t *testing.T) {
+	o := fakeHost(t)
+	dev := filepath.Join(o.Finder.DevRoot, "vda1")
+	for fsPath, want := range map[string]string{"/var/crash": "/var/crash", "/srv/data/x": "/srv/data/x"} {
+		dir, ok, err := MountOf(dev, fsPath, o)
+		if err != nil || !ok || dir != want {
+			t.Errorf("MountOf(vda1, %s) = %q, %v, %v; want %q", fsPath, dir, ok, err, want)
+		}
+	}
+	if _, ok, err := MountOf(filepath.Join(o.Finder.DevRoot, "vdb"), "/", o); ok || err != nil {
+		t.Errorf("MountOf(an unmounted disk) = %v, %v; want not mounted", ok, err)
+	}
+}

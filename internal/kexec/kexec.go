@@ -193,6 +193,34 @@ func (l *Loader) Load(o LoadOpts) error {
 	return nil
 }
 
+// Required is RequiredBytes for the kernel and the image at these paths: the
+// crashkernel= reservation that loading them needs.
+func Required(kernelPath, initrdPath string) (int64, error) {
+	kernel, err := os.Open(kernelPath)
+	if err != nil {
+		return 0, err
+	}
+	defer kernel.Close()
+	initSize, err := KernelInitSize(kernel)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", kernelPath, err)
+	}
+	initrd, err := os.Open(initrdPath)
+	if err != nil {
+		return 0, err
+	}
+	defer initrd.Close()
+	fi, err := initrd.Stat()
+	if err != nil {
+		return 0, err
+	}
+	unpacked, _, err := estimateUnpacked(initrd, fi.Size())
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", initrdPath, err)
+	}
+	return RequiredBytes(int64(initSize), fi.Size(), unpacked), nil
+}
+
 // attempt fills in the system state ExplainLoadError uses to explain EPERM.
 // The files are optional: a missing one leaves its field empty.
 func (l *Loader) attempt(a LoadAttempt) LoadAttempt {

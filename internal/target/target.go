@@ -63,6 +63,21 @@ type Sizer interface {
 // dumpDirRE matches the names of dump directories: <host>-<YYYYmmddTHHMMSSZ>[.N].
 var dumpDirRE = regexp.MustCompile(`^.+-(\d{8}T\d{6}Z)(\.\d+)?$`)
 
+// ParseDumpDirName splits the name of a dump directory into its host and
+// crash time; ok is false for any other name.
+func ParseDumpDirName(name string) (host string, crash time.Time, ok bool) {
+	m := dumpDirRE.FindStringSubmatch(name)
+	if m == nil {
+		return "", time.Time{}, false
+	}
+	t, err := time.Parse("20060102T150405Z", m[1])
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	base := strings.TrimSuffix(name, m[2])
+	return strings.TrimSuffix(base, "-"+m[1]), t, true
+}
+
 // DumpDirName is the name of a dump directory: <host>-<crash time UTC>.
 func DumpDirName(host string, crash time.Time) string {
 	return host + "-" + crash.UTC().Format("20060102T150405Z")

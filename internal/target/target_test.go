@@ -517,3 +517,19 @@ func TestDiskOpenErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseDumpDirName(t *testing.T) {
+	crash := time.Date(2026, 12, 1, 22, 10, 5, 0, time.UTC)
+	for name, want := range map[string]string{"web-1-20261201T221005Z": "web-1", "web-1-20261201T221005Z.2": "web-1"} {
+		host, tm, ok := ParseDumpDirName(name)
+		if !ok || host != want || !tm.Equal(crash) {
+			t.Errorf("ParseDumpDirName(%q) = %q, %v, %v; want %q, %v", name, host, tm, ok, want, crash)
+		}
+	}
+	if _, _, ok := ParseDumpDirName("lost+found"); ok {
+		t.Errorf("ParseDumpDirName(lost+found) ok")
+	}
+	if got := DumpDirName("web-1", crash); got != "web-1-20261201T221005Z" {
+		t.Errorf("DumpDirName = %q", got)
+	}
+}
