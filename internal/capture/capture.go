@@ -510,20 +510,22 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	}()
 	m.Target = d.String()
 	m.Durations.Target = round(c.env.Now().Sub(ostart).Seconds())
-	if removed, err := target.Prune(d, c.cfg.Retention.Keep); err != nil {
-		c.log.Printf("warning: %v", err)
-	} else if len(removed) > 0 {
-		c.log.Printf("retention (keep %d): removed %s", c.cfg.Retention.Keep, strings.Join(removed, ", "))
-	}
-	free, err := d.Free()
-	if err != nil {
-		return "", err
-	}
 	// The dump's size if collect knows it before writing; only min_free
 	// is sure for a compressed one.
 	need := int64(c.cfg.Retention.MinFree)
 	if size, ok := collect.MaxSize(src.core, c.cfg.Collect.Format); ok {
 		need += size
+	}
+	// Old dumps go only after the new one is whole (prune, below), except
+	// when min_free cannot be kept otherwise: then this host's oldest go
+	// first, and the log says so.
+	removed, free, err := target.MakeRoom(d, target.Retention{Host: m.Host}, need)
+	if len(removed) > 0 {
+		c.log.Printf("retention: removed %s before the dump, to keep min_free (%s free, %s needed)",
+			strings.Join(removed, ", "), collect.HumanBytes(free), collect.HumanBytes(need))
+	}
+	if err != nil {
+		return "", err
 	}
 	if free < need {
 		return "", fmt.Errorf("not enough space on %s: %s free, need %s (dump %s + min_free %s)", d,
@@ -570,6 +572,15 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 		c.log.Printf("saved %s (%s, %s, dump level %d) of %s memory in %.1fs (%.1f MB/s: read %.1fs, write %.1fs, sha256 %.1fs), sha256 %s",
 			collect.HumanBytes(res.Bytes), res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(m.MemoryBytes), res.Duration.Seconds(), m.MBPerSecond,
 			res.ReadTime.Seconds(), res.WriteTime.Seconds(), res.HashTime.Seconds(), res.SHA256)
+	}
+	if cerr == nil {
+		// The new dump is whole: now this host's oldest may go.
+		r := target.Retention{Host: m.Host, Keep: c.cfg.Retention.Keep, Exclude: name}
+		if removed, err := target.Prune(d, r); err != nil {
+			c.log.Printf("warning: %v", err)
+		} else if len(removed) > 0 {
+			c.log.Printf("retention (keep %d of %s's dumps): removed %s", r.Keep, r.Host, strings.Join(removed, ", "))
+		}
 	}
 	m.Durations.Total = round(c.env.Now().Sub(c.start).Seconds())
 	serr := c.writeSideFiles(d, name, m)

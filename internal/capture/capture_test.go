@@ -318,9 +318,10 @@ func TestCaptureNoSpace(t *testing.T) {
 }
 
 func TestCaptureRetention(t *testing.T) {
-	r := newFakeRoot(t, diskConfig+"[retention]\nkeep = 2\n", true)
+	// Two hosts share the target: only web1's oldest go, after the new dump.
+	r := newFakeRoot(t, "host = \"web1\"\n"+diskConfig+"[retention]\nkeep = 2\n", true)
 	base := filepath.Join(r.dir, "mnt/target0/var/crash")
-	old := []string{"web1-20240101T000000Z", "web1-20250101T000000Z", "web1-20230101T000000Z"}
+	old := []string{"web1-20240101T000000Z", "web1-20250101T000000Z", "web1-20230101T000000Z", "web2-20220101T000000Z"}
 	for _, d := range append(old, "lost+found") {
 		if err := os.MkdirAll(filepath.Join(base, d), 0o700); err != nil {
 			t.Fatal(err)
@@ -331,14 +332,47 @@ func TestCaptureRetention(t *testing.T) {
 	if o.Result != capture.ResultSaved {
 		t.Fatalf("Run = %+v", o)
 	}
-	ents, _ := os.ReadDir(base)
+	want := fmt.Sprint([]string{"lost+found", "web1-20250101T000000Z", o.Dir, "web2-20220101T000000Z"})
+	if got := fmt.Sprint(dirNames(t, base)); got != want {
+		t.Errorf("after retention: %v, want %v", got, want)
+	}
+	if log, _ := os.ReadFile(filepath.Join(base, o.Dir, "ukdump.log")); !bytes.Contains(log, []byte("removed web1-20230101T000000Z, web1-20240101T000000Z")) {
+		t.Errorf("ukdump.log does not say what retention removed:\n%s", log)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	want := fmt.Sprint([]string{"lost+found", o.Dir, "web1-20250101T000000Z"})
-	if fmt.Sprint(names) != want {
-		t.Errorf("after retention: %v, want %v", names, want)
+	return names
+}
+
+// keep = 1 and a copy that fails: the old dump is kept.
+func TestCaptureRetentionFailedCopy(t *testing.T) {
+	r := newFakeRoot(t, "host = \"web1\"\n"+diskConfig+"[retention]\nkeep = 1\n", true)
+	first := filepath.Join(r.dir, "first")
+	if err := os.MkdirAll(filepath.Join(first, "web1-20240101T000000Z"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var console bytes.Buffer
+	env := r.env(&console)
+	env.NewTarget = func(i int, tc config.Target) target.Target {
+		return &failingTarget{dir: first, limit: len(r.vmcore) / 2, seen: func(string) {}}
+	}
+	o := capture.Run(env)
+	if o.Result != capture.ResultFailed {
+		t.Fatalf("Run = %+v, want failed", o)
+	}
+	names := dirNames(t, first)
+	if len(names) != 2 || names[0] != "web1-20240101T000000Z" {
+		t.Errorf("after a failed copy with keep = 1: %v, want the old dump and the failed one", names)
 	}
 }
 

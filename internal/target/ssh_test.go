@@ -485,7 +485,7 @@ func TestSSHWithoutExtensions(t *testing.T) {
 func TestSSHRetention(t *testing.T) {
 	t.Parallel()
 	s := startSSHD(t, sshdOptions{})
-	for _, n := range []string{"h-20240101T000000Z", "h-20240102T000000Z.1", "h-20240103T000000Z", "notes"} {
+	for _, n := range []string{"h-20240101T000000Z", "h-20240102T000000Z.1", "h-20240103T000000Z", "g-20200101T000000Z", "notes"} {
 		if err := os.MkdirAll(filepath.Join(s.root, n, "sub", "deeper"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -502,17 +502,18 @@ func TestSSHRetention(t *testing.T) {
 		t.Fatalf("List() = %v", err)
 	}
 	slices.Sort(names)
-	if diff := cmp.Diff([]string{"h-20240101T000000Z", "h-20240102T000000Z.1", "h-20240103T000000Z", "notes"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"g-20200101T000000Z", "h-20240101T000000Z", "h-20240102T000000Z.1", "h-20240103T000000Z", "notes"}, names); diff != "" {
 		t.Errorf("List() (-want, +got):\n%s", diff)
 	}
-	removed, err := Prune(d, 2)
+	// Two hosts share the directory: host h's new dump is h-20240103T000000Z.
+	removed, err := Prune(d, Retention{Host: "h", Keep: 2, Exclude: "h-20240103T000000Z"})
 	if err != nil {
 		t.Fatalf("Prune(2) = %v", err)
 	}
-	if diff := cmp.Diff([]string{"h-20240101T000000Z", "h-20240102T000000Z.1"}, removed); diff != "" {
+	if diff := cmp.Diff([]string{"h-20240101T000000Z"}, removed); diff != "" {
 		t.Errorf("Prune(2) removed (-want, +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"h-20220101T000000Z", "h-20230101T000000Z", "h-20240103T000000Z", "notes"}, listDir(t, s.root)); diff != "" {
+	if diff := cmp.Diff([]string{"g-20200101T000000Z", "h-20220101T000000Z", "h-20230101T000000Z", "h-20240102T000000Z.1", "h-20240103T000000Z", "notes"}, listDir(t, s.root)); diff != "" {
 		t.Errorf("after Prune(2), the server has (-want, +got):\n%s", diff)
 	}
 	if err := d.RemoveAll(""); err == nil {
@@ -745,7 +746,7 @@ func TestSSHLegacySCP(t *testing.T) {
 			}
 		}
 		writeFile(t, filepath.Join(root, "h-20200101T000000Z"), nil)
-		removed, err := Prune(d, 2)
+		removed, err := Prune(d, Retention{Host: "h", Keep: 1, Exclude: "h-20240101T000000Z"})
 		if err != nil {
 			t.Fatalf("Prune(2) = %v", err)
 		}

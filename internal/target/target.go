@@ -83,29 +83,41 @@ func DumpDirName(host string, crash time.Time) string {
 	return host + "-" + crash.UTC().Format("20060102T150405Z")
 }
 
-// Prune removes the oldest dump directories so that at most keep-1 remain,
-// making room for the one about to be written. keep ≤ 0 keeps all. It returns
-// the names removed.
-func Prune(d Dir, keep int) ([]string, error) {
-	if keep <= 0 {
-		return nil, nil
-	}
+// Retention says which dump directories on a target may be removed: only
+// this host's (a target may be shared by a fleet), never the new dump's.
+type Retention struct {
+	// Host names this machine's dump directories, <Host>-<stamp>[.N].
+	Host string
+	// Keep is how many of the host's dumps remain, the new one included;
+	// 0 or less keeps all.
+	Keep int
+	// Exclude is the new dump's directory, which is never removed.
+	Exclude string
+}
+
+// dumpDir is one dump directory of the host's, for sorting.
+type dumpDir struct {
+	name, stamp string
+	seq         int // the .N suffix of a second dump at the same second; 0 for none
+}
+
+// hostDumps lists r.Host's dump directories, oldest first (by crash time,
+// then by suffix as a number: .2 before .10), without r.Exclude.
+func (r Retention) hostDumps(d Dir) ([]dumpDir, error) {
 	names, err := d.List()
 	if err != nil {
 		return nil, fmt.Errorf("retention: list %s: %w", d, err)
 	}
-	type dump struct {
-		name, stamp string
-		seq         int // the .N suffix of a second dump at the same second; 0 for none
-	}
-	var dumps []dump
+	var dumps []dumpDir
 	for _, n := range names {
-		if m := dumpDirRE.FindStringSubmatch(n); m != nil {
-			seq, _ := strconv.Atoi(strings.TrimPrefix(m[2], ".")) // "" (no suffix) is 0
-			dumps = append(dumps, dump{n, m[1], seq})
+		host, _, ok := ParseDumpDirName(n)
+		m := dumpDirRE.FindStringSubmatch(n)
+		if !ok || m == nil || host != r.Host || n == r.Exclude {
+			continue
 		}
+		seq, _ := strconv.Atoi(strings.TrimPrefix(m[2], ".")) // "" (no suffix) is 0
+		dumps = append(dumps, dumpDir{n, m[1], seq})
 	}
-	// By crash time, then by suffix as a number (.2 before .10), then by name.
 	sort.Slice(dumps, func(i, j int) bool {
 		if dumps[i].stamp != dumps[j].stamp {
 			return dumps[i].stamp < dumps[j].stamp
@@ -115,8 +127,28 @@ func Prune(d Dir, keep int) ([]string, error) {
 		}
 		return dumps[i].name < dumps[j].name
 	})
+	return dumps, nil
+}
+
+// Prune removes the host's oldest dump directories so that at most r.Keep
+// of them remain, the new one (r.Exclude) included: it runs after the new
+// dump is complete, so a failed copy never costs an old dump. Other hosts'
+// directories, and anything that is not a dump directory, are left alone.
+// It returns the names removed.
+func Prune(d Dir, r Retention) ([]string, error) {
+	if r.Keep <= 0 {
+		return nil, nil
+	}
+	dumps, err := r.hostDumps(d)
+	if err != nil {
+		return nil, err
+	}
+	keepOld := r.Keep
+	if r.Exclude != "" {
+		keepOld-- // the new dump counts
+	}
 	var removed []string
-	for len(dumps) > keep-1 {
+	for len(dumps) > keepOld {
 		if err := d.RemoveAll(dumps[0].name); err != nil {
 			return removed, fmt.Errorf("retention: remove %s on %s: %w", dumps[0].name, d, err)
 		}
@@ -124,4 +156,28 @@ func Prune(d Dir, keep int) ([]string, error) {
 		dumps = dumps[1:]
 	}
 	return removed, nil
+}
+
+// MakeRoom removes the host's oldest dump directories, one at a time, until
+// the target has need bytes free or none of the host's are left. It is for
+// min_free before a dump: the only time a dump goes before the new one is
+// complete. It returns the names removed and the space now free.
+func MakeRoom(d Dir, r Retention, need int64) (removed []string, free int64, err error) {
+	if free, err = d.Free(); err != nil || free >= need {
+		return nil, free, err
+	}
+	dumps, err := r.hostDumps(d)
+	if err != nil {
+		return nil, free, err
+	}
+	for _, dd := range dumps {
+		if err := d.RemoveAll(dd.name); err != nil {
+			return removed, free, fmt.Errorf("retention: remove %s on %s: %w", dd.name, d, err)
+		}
+		removed = append(removed, dd.name)
+		if free, err = d.Free(); err != nil || free >= need {
+			return removed, free, err
+		}
+	}
+	return removed, free, nil
 }

@@ -71,61 +71,99 @@ func listDir(t *testing.T, root string) []string {
 }
 
 func TestPrune(t *testing.T) {
-	// Names in no particular order: hosts differ, and the crash time decides.
+	// Names in no particular order: two hosts share the target, and for
+	// each the crash time decides.
 	dirs := []string{
 		"web-20240102T000000Z",
 		"db1-20240101T000000Z",
 		"db1-20240103T120000Z",
+		"db1-20240104T000000Z",
 		"lost+found",
 		"foo",
 		"db1-2024",
 		"db1-20240101T000000Z-notes",
+		"db-1-20230101T000000Z", // another host, whose name starts like ours
 	}
 	for _, tt := range []struct {
 		name        string
 		dirs        []string
-		keep        int
+		r           Retention
 		wantRemoved []string
 	}{
-		{"keep 0 keeps all", dirs, 0, nil},
-		{"keep negative keeps all", dirs, -1, nil},
-		{"keep 1 removes all dumps", dirs, 1, []string{"db1-20240101T000000Z", "web-20240102T000000Z", "db1-20240103T120000Z"}},
-		{"keep 2 leaves the newest", dirs, 2, []string{"db1-20240101T000000Z", "web-20240102T000000Z"}},
-		{"keep 3 removes the oldest", dirs, 3, []string{"db1-20240101T000000Z"}},
-		{"keep 4 removes none", dirs, 4, nil},
-		{"no dumps", []string{"lost+found", "foo"}, 1, nil},
-		{"empty", nil, 1, nil},
+		{"keep 0 keeps all", dirs, Retention{Host: "db1", Keep: 0}, nil},
+		{"keep negative keeps all", dirs, Retention{Host: "db1", Keep: -1}, nil},
+		{"keep 1 leaves the new one", dirs, Retention{Host: "db1", Keep: 1, Exclude: "db1-20240104T000000Z"},
+			[]string{"db1-20240101T000000Z", "db1-20240103T120000Z"}},
+		{"keep 2: the new one and the newest", dirs, Retention{Host: "db1", Keep: 2, Exclude: "db1-20240104T000000Z"},
+			[]string{"db1-20240101T000000Z"}},
+		{"keep 3 removes none", dirs, Retention{Host: "db1", Keep: 3, Exclude: "db1-20240104T000000Z"}, nil},
+		{"without a new dump", dirs, Retention{Host: "db1", Keep: 1},
+			[]string{"db1-20240101T000000Z", "db1-20240103T120000Z"}},
+		{"the other host's", dirs, Retention{Host: "web", Keep: 1, Exclude: "web-20240105T000000Z"},
+			[]string{"web-20240102T000000Z"}},
+		{"a host with a dash", dirs, Retention{Host: "db-1", Keep: 1}, nil},
+		{"no dumps of ours", dirs, Retention{Host: "mail", Keep: 1}, nil},
+		{"empty", nil, Retention{Host: "db1", Keep: 1}, nil},
 		{
 			"duplicates after their base",
 			[]string{"h-20240101T000000Z.2", "h-20240101T000000Z", "h-20240101T000000Z.1", "h-20240101T000000Z.10", "h-20231231T000000Z", "h-20240102T000000Z"},
-			2,
+			Retention{Host: "h", Keep: 1},
 			[]string{"h-20231231T000000Z", "h-20240101T000000Z", "h-20240101T000000Z.1", "h-20240101T000000Z.2", "h-20240101T000000Z.10"},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			root := mkdirs(t, tt.dirs...)
 			// A regular file with a dump-like name is not a dump directory.
-			if err := os.WriteFile(filepath.Join(root, "x-20000101T000000Z"), nil, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(root, "db1-20000101T000000Z"), nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			removed, err := Prune(LocalDir(root), tt.keep)
+			removed, err := Prune(LocalDir(root), tt.r)
 			if err != nil {
-				t.Fatalf("Prune(%s, %d) = %v", root, tt.keep, err)
+				t.Fatalf("Prune(%s, %+v) = %v", root, tt.r, err)
 			}
 			if diff := cmp.Diff(tt.wantRemoved, removed); diff != "" {
-				t.Errorf("Prune(%d) removed (-want, +got):\n%s", tt.keep, diff)
+				t.Errorf("Prune(%+v) removed (-want, +got):\n%s", tt.r, diff)
 			}
 			var want []string
-			for _, d := range append(slices.Clone(tt.dirs), "x-20000101T000000Z") {
+			for _, d := range append(slices.Clone(tt.dirs), "db1-20000101T000000Z") {
 				if !slices.Contains(tt.wantRemoved, d) {
 					want = append(want, d)
 				}
 			}
 			slices.Sort(want)
 			if diff := cmp.Diff(want, listDir(t, root)); diff != "" {
-				t.Errorf("after Prune(%d), directory (-want, +got):\n%s", tt.keep, diff)
+				t.Errorf("after Prune(%+v), directory (-want, +got):\n%s", tt.r, diff)
 			}
 		})
+	}
+}
+
+// freeDir is a local Dir whose free space grows by 1 for each removal.
+type freeDir struct {
+	Dir
+	free *int64
+}
+
+func (d freeDir) Free() (int64, error) { return *d.free, nil }
+func (d freeDir) RemoveAll(name string) error {
+	*d.free++
+	return d.Dir.RemoveAll(name)
+}
+
+func TestMakeRoom(t *testing.T) {
+	root := mkdirs(t, "h-20240101T000000Z", "h-20240102T000000Z", "h-20240103T000000Z", "other-20200101T000000Z")
+	free := int64(0)
+	d := freeDir{LocalDir(root), &free}
+	removed, got, err := MakeRoom(d, Retention{Host: "h"}, 2)
+	if err != nil || got != 2 || !slices.Equal(removed, []string{"h-20240101T000000Z", "h-20240102T000000Z"}) {
+		t.Errorf("MakeRoom(need 2) = %q, %d, %v; want the two oldest of h removed", removed, got, err)
+	}
+	removed, got, err = MakeRoom(d, Retention{Host: "h"}, 10)
+	if err != nil || got != 3 || !slices.Equal(removed, []string{"h-20240103T000000Z"}) {
+		t.Errorf("MakeRoom(need 10) = %q, %d, %v; want the last of h removed, and no other host's", removed, got, err)
+	}
+	if diff := cmp.Diff([]string{"other-20200101T000000Z"}, listDir(t, root)); diff != "" {
+		t.Errorf("after MakeRoom (-want, +got):\n%s", diff)
 	}
 }
 
@@ -136,12 +174,12 @@ func (failDir) RemoveAll(string) error { return errors.New("read-only file syste
 
 func TestPruneErrors(t *testing.T) {
 	root := mkdirs(t, "h-20240101T000000Z", "h-20240102T000000Z")
-	removed, err := Prune(failDir{LocalDir(root)}, 1)
+	removed, err := Prune(failDir{LocalDir(root)}, Retention{Host: "h", Keep: 1})
 	if err == nil || !strings.Contains(err.Error(), "retention: remove h-20240101T000000Z") || !strings.Contains(err.Error(), "read-only file system") {
 		t.Errorf("Prune(failing dir, 1) = %q, %v, want a retention: remove error", removed, err)
 	}
 	gone := filepath.Join(t.TempDir(), "gone")
-	if removed, err := Prune(LocalDir(gone), 1); err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if removed, err := Prune(LocalDir(gone), Retention{Host: "h", Keep: 1}); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Prune(%s, 1) = %q, %v, want %v", gone, removed, err, fs.ErrNotExist)
 	}
 }
