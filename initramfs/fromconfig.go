@@ -1,6 +1,7 @@
 package initramfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,9 @@ type ConfigOpts struct {
 	Resolve func(path string) (hostfs.FS, error)
 	// Version is ukdump's, recorded in the image's Record.
 	Version string
+	// MachineID is the file whose machine id goes into the image (default
+	// /etc/machine-id; a missing file puts none in).
+	MachineID string
 }
 
 // ConfigImage is the image a config needs.
@@ -88,10 +92,17 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	if err != nil {
 		return ConfigImage{}, err
 	}
+	remarshal := len(files) > 0 || len(resolved) > 0
+	if o.MachineID == "" {
+		o.MachineID = "/etc/machine-id"
+	}
+	if id, err := os.ReadFile(o.MachineID); err == nil && len(bytes.TrimSpace(id)) > 0 {
+		files = append(files, File{Data: bytes.TrimSpace(id), Dst: layout.MachineIDPath, Mode: 0o644})
+	}
 	for _, f := range files {
 		rec.Files[f.Dst] = sha256Hex(f.Data)
 	}
-	if len(files) > 0 || len(resolved) > 0 {
+	if remarshal {
 		// The image's config points at the keys as they are in the image,
 		// and names the devices found here.
 		if data, err = c.Marshal(); err != nil {

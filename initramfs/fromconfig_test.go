@@ -60,6 +60,10 @@ func writeKey(t *testing.T) string {
 
 func TestForConfig(t *testing.T) {
 	id := writeKey(t)
+	mid := filepath.Join(t.TempDir(), "machine-id")
+	if err := os.WriteFile(mid, []byte("0123abcd\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
 	bb := filepath.Join(t.TempDir(), "bb")
 	if err := os.WriteFile(bb, []byte("busybox"), 0o755); err != nil {
 		t.Fatal(err)
@@ -100,7 +104,7 @@ func TestForConfig(t *testing.T) {
 			resolve := func(p string) (hostfs.FS, error) {
 				return hostfs.FS{Path: p, FSPath: "/crash", Spec: "UUID=0a1b", Device: "/dev/vda3", FSType: "ext4", MountPoint: "/var"}, nil
 			}
-			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: bb, KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics, Resolve: resolve, Version: "v1"})
+			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: bb, KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics, Resolve: resolve, Version: "v1", MachineID: mid})
 			if err != nil {
 				t.Fatalf("ForConfig(%s) = %v", tt.name, err)
 			}
@@ -114,7 +118,7 @@ func TestForConfig(t *testing.T) {
 			if diff := cmp.Diff(tt.optional, ci.Opts.OptionalModules); diff != "" {
 				t.Errorf("ForConfig(%s).Opts.OptionalModules (-want, +got):\n%s", tt.name, diff)
 			}
-			if diff := cmp.Diff(append(tt.files, layout.RecordPath), files); diff != "" {
+			if diff := cmp.Diff(append(tt.files, layout.MachineIDPath, layout.RecordPath), files); diff != "" {
 				t.Errorf("ForConfig(%s).Opts.Files (-want, +got):\n%s", tt.name, diff)
 			}
 			network := tt.target.IsNetwork()
@@ -130,7 +134,7 @@ func TestForConfig(t *testing.T) {
 			if toml := string(ci.Opts.ConfigTOML); auto && (!strings.Contains(toml, `device = "UUID=0a1b"`) || !strings.Contains(toml, `path = "/crash"`) || len(ci.Resolved) != 1 || len(ci.Record.Devices) != 1) {
 				t.Errorf("ForConfig(%s): config %q, resolved %+v, record %+v", tt.name, toml, ci.Resolved, ci.Record)
 			}
-			if r := ci.Record; r.KernelRelease != "6.1.0-test" || r.Version != "v1" || r.Config != sha256Hex([]byte("toml")) || r.Busybox != sha256Hex([]byte("busybox")) || len(r.Files) != len(tt.files) {
+			if r := ci.Record; r.KernelRelease != "6.1.0-test" || r.Version != "v1" || r.Config != sha256Hex([]byte("toml")) || r.Busybox != sha256Hex([]byte("busybox")) || len(r.Files) != len(tt.files)+1 || r.Files[layout.MachineIDPath] != sha256Hex([]byte("0123abcd")) {
 				t.Errorf("ForConfig(%s).Record = %+v", tt.name, r)
 			}
 			if cfg.Targets[0] != tt.target {

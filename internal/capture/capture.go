@@ -392,7 +392,7 @@ func (c *capture) capture(ctx context.Context) Outcome {
 		File: "vmcore", Source: src.name,
 		MemoryBytes: src.core.MemoryBytes(), CPUs: src.core.CPUs(), KernelRelease: rel,
 		Host: c.hostName(src), CaptureStart: c.start.UTC(), Version: c.env.Version,
-		Test: c.cfg.Test,
+		Test: c.cfg.Test, MachineID: c.machineID(),
 	}
 	m.Durations.Modules = round(modSecs)
 	m.CrashTime, m.CrashTimeFrom = c.env.Now().UTC(), "capture clock"
@@ -482,6 +482,15 @@ func (c *capture) newTarget(i int, tc config.Target) target.Target {
 		Finder:     blkid.Finder{SysRoot: c.path("sys"), DevRoot: c.path("dev")},
 		Mount:      c.env.Mount, Unmount: c.env.Unmount, Logf: c.log.Printf,
 	}
+}
+
+// machineID is the production system's machine id, if the image has it.
+func (c *capture) machineID() string {
+	b, err := os.ReadFile(c.path(layout.MachineIDPath))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // hostName names the dump directory: the config's host, else the crashed

@@ -551,13 +551,16 @@ func TestCaptureTestCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(r.dir, "proc/cmdline"), []byte("console=ttyS0 elfcorehdr=0x7f000000 ukdump.test=1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(r.dir, layout.MachineIDPath), []byte("0123abcd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var console bytes.Buffer
 	o := capture.Run(r.env(&console))
 	if o.Result != capture.ResultSaved {
 		t.Fatalf("Run = %+v; console:\n%s", o, console.String())
 	}
 	m, err := manifest.Read(filepath.Join(r.dir, "mnt/target0/var/crash", o.Dir, manifest.Name))
-	if err != nil || !m.Test {
-		t.Errorf("manifest of a test crash: test = %v (%v), want true", m.Test, err)
+	if err != nil || !m.Test || m.MachineID != "0123abcd" {
+		t.Errorf("manifest of a test crash: test = %v, machine_id %q (%v), want true and the image's machine id", m.Test, m.MachineID, err)
 	}
 }

@@ -24,6 +24,10 @@ const (
 	// kernel release and the hashes of its inputs. ukdump build also writes
 	// it beside the image, as IMAGE + RecordSuffix.
 	RecordPath = ConfigDir + "/image.json"
+	// MachineIDPath is the production system's /etc/machine-id, baked in
+	// at build time: the manifest carries it, so that dumps of hosts that
+	// share a name stay apart.
+	MachineIDPath = ConfigDir + "/machine-id"
 	// ModulesDir holds the modules, in ModulesDir/<kernel release>/<path
 	// in modules.dep>.
 	ModulesDir = "lib/modules"

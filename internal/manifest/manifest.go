@@ -32,13 +32,16 @@ type Manifest struct {
 	CPUs          int                `json:"cpus"`
 	KernelRelease string             `json:"kernel_release"`
 	Host          string             `json:"host"`
-	CrashTime     time.Time          `json:"crash_time"`
-	CrashTimeFrom string             `json:"crash_time_from"`
-	CaptureStart  time.Time          `json:"capture_start"`
-	Target        string             `json:"target"`
-	Durations     Durations          `json:"durations_seconds"`
-	MBPerSecond   float64            `json:"mb_per_second"`
-	Version       string             `json:"ukdump_version"`
+	// MachineID is the production system's /etc/machine-id, baked into
+	// the image when it was built: hosts that share a name stay apart.
+	MachineID     string    `json:"machine_id,omitempty"`
+	CrashTime     time.Time `json:"crash_time"`
+	CrashTimeFrom string    `json:"crash_time_from"`
+	CaptureStart  time.Time `json:"capture_start"`
+	Target        string    `json:"target"`
+	Durations     Durations `json:"durations_seconds"`
+	MBPerSecond   float64   `json:"mb_per_second"`
+	Version       string    `json:"ukdump_version"`
 	// Test marks the dump of a test crash (ukdump test).
 	Test bool `json:"test,omitempty"`
 }
