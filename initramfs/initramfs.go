@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package initramfs assembles the ukdump capture initramfs: busybox, links,
 // init, config, device nodes and kernel modules, as a reproducible newc cpio.
 // ForConfig decides what a config's image holds (ukdump build only parses

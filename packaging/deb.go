@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package packaging builds ukdump's Debian package (make deb) from the
 // binaries make all leaves in out/ and the sources in packaging/deb.
 package packaging

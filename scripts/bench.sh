@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Copyright 2026 the ukdump authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in the LICENSE file.
 # bench.sh prints the figures the project is judged by; it is not a test.
 #  1. Reliability and speed of the capture: RUNS (default 10) end-to-end
 #     captures at crashkernel=96M (a 1 GiB guest, kdump format, zlib), run and

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Copyright 2026 the ukdump authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in the LICENSE file.
 # deps.sh installs what ukdump's build, demo and tests need on a Debian 12 machine.
 # It is idempotent: packages already present are left alone.
 set -euo pipefail

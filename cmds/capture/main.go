@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Command capture is the ukdump capture program: /init of the capture
 // initramfs. It saves the crashed kernel's memory to the configured targets
 // and reboots (or takes the configured action).

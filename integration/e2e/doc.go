@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package e2e is ukdump's end-to-end test: for each scenario of one table, a
 // real Debian kernel crashes in QEMU, ukdump's capture kernel saves the dump,
 // and the host checks what was saved with tools that are not ukdump's

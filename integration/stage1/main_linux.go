@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Command stage1 is /init of the end-to-end test's "production system": it
 // loads the capture kernel with the real `ukdump load` and crashes the kernel
 // with sysrq. On any failure it powers off, so a broken load costs seconds.

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package bitmap is the bitmap of page frame numbers that the dump formats,
 // the collector and the mem_map classifier share: one bit per pfn, laid out as
 // the kdump-compressed format stores it.

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package capture is the program the capture kernel runs: it finds the
 // crashed kernel's memory, saves it to the first target that works, writes
 // the side files, and ends with the configured action — always.

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package cli implements the ukdump host command: build, load, unload,
 // status, and the dump tools collect, info, reassemble and dmesg.
 package cli

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package collect writes a dump from its source core to a sink: the seam
 // between where the crashed kernel's memory comes from (internal/vmcore) and
 // where the dump goes (internal/target). It writes the ELF core as it is, an

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package config holds ukdump's one configuration type: TOML parsing, defaults,
 // validation, and the ukdump.* overrides read from the capture kernel's command line.
 package config

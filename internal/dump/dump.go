@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package dump opens a saved dump whatever its format — an ELF core, a
 // kdump-compressed file, or a flattened stream — for everything that reads
 // one (ukdump info and dmesg, the interop tests): the one place that tells

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package dumplevel owns makedumpfile's dump level (-d N): the page classes a
 // dump leaves out, their bits and their names. The config, the collector and
 // the mem_map classifier all use these; none defines its own.

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package hostfs finds, on the machine that builds the capture image, the
 // file system that holds a path: its mount, its block device, and the
 // UUID= by which the capture kernel will find that device again. It is how

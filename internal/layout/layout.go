@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package layout is the capture image's layout: where the image builder
 // (initramfs, ukdump build) puts each file the capture program reads, and
 // the capture busybox's commands. Both sides take these from here; the

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package manifest owns manifest.json, the record of one capture in its dump
 // directory: what the capture writes (internal/capture) and what ukdump
 // status reads back at the next boot.

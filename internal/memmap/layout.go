@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package memmap decides which page frames of a crashed Linux kernel a dump
 // may leave out (makedumpfile's dump levels 2, 4, 8 and 16), by reading the
 // kernel's struct page array as its VMCOREINFO describes it.

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package target is where dumps are saved: the Target interface, the local
 // disk target (found by UUID=, LABEL=, PARTUUID= or path, and mounted), and
 // the dump-directory conventions shared by every target.

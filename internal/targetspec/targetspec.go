@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package targetspec is the grammar of a dump target in the config: the
 // device spec (UUID=…, LABEL=…, PARTUUID=… or /dev/…) and the network url
 // (sftp://user@host[:port]/path, scp://…). The config checks them with it,

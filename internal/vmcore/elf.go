@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package vmcore owns the ELF64 core format of kernel dumps: its header,
 // program headers and notes, parsed and marshalled, with the type constants
 // and DUMP_ELF_INCOMPLETE. On it, it reads the crashed kernel's memory: the

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Command crashvm runs one end-to-end scenario of integration/e2e outside go
 // test: for the demo (a person reads the dump) and the benchmark (many runs,
 // big guests).

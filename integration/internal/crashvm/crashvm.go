@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package crashvm runs ukdump's end-to-end scenario: a real kernel crashes in
 // QEMU, ukdump's capture kernel saves the dump, and the host checks what was
 // saved with tools that are not ukdump's.
