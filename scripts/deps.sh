@@ -21,6 +21,7 @@ pkgs=(
   debootstrap              # the Debian 12 guest root file system (integration/guest)
   fdisk                    # sfdisk: the guest disk's GPT, written into an image file
   lintian                  # checks the ukdump .deb
+  lvm2                     # internal/lvm/testdata/mk.sh writes the LVM2 test data with it
 )
 
 missing=()
