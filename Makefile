@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 BB_CMDS = $(shell PATH='$(PATH)' $(GO) run ./internal/layout/cmd/bbcmds)
 GO_SRC := $(shell find . -name '*.go' -not -path './out/*') go.mod go.sum
 
-.PHONY: all deps test unit check size e2e interop demo bench fuzz clean deb deb-check
+.PHONY: all deps test unit check size e2e e2e-system interop demo bench fuzz clean deb deb-check
 
 all: $(OUT)/ukdump $(OUT)/bb $(OUT)/bb-disk
 
@@ -65,7 +65,7 @@ deps:
 
 # make test: unit tests, the QEMU end-to-end runs, then the interop tests on
 # the vmcore the e2e saved (crash, makedumpfile, libkdumpfile read our files).
-test: deps check unit size deb-check e2e interop
+test: deps check unit size deb-check e2e interop e2e-system
 
 unit: deps
 	$(GO) vet ./...
@@ -109,6 +109,16 @@ size: all
 E2E ?=
 e2e: deps all $(OUT)/stage1-init
 	$(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestE2E/$(E2E)' ./integration/e2e/
+
+# make e2e-system: ukdump on a real installed system (integration/installed).
+# A Debian 12 guest with make deb's package installed boots from its own disk
+# with crashkernel=96M; ukdump.service builds and loads, `ukdump test --yes`
+# crashes it, the dump is saved to its /var/crash, it boots again and
+# reports; the host reads the disk with debugfs and opens the dump in crash
+# with the kernel's debug symbols. Scenarios: the 6.1 kernel; an upgrade to
+# 6.12 (rebuilt at boot), with `ukdump load` refusing the 6.1 image.
+e2e-system: all deb
+	$(GO) test -tags e2e -count=1 -timeout 60m -v ./integration/installed/
 
 interop:
 	$(GO) test -count=1 -tags interop ./integration/interop/ ./internal/dumpmem/

@@ -45,6 +45,10 @@ type BootOptions struct {
 	Console io.Writer
 	// QEMU is the emulator. Default: qemu-system-x86_64.
 	QEMU string
+	// Reboot lets a guest reboot restart the guest (QEMU without
+	// -no-reboot), for runs that crash and boot again; a power-off still
+	// ends QEMU. Default: a reboot ends QEMU.
+	Reboot bool
 }
 
 // DefaultCmdline returns the guest's kernel command line: root by UUID,
@@ -73,9 +77,10 @@ type VM struct {
 	err     error         // QEMU's exit, valid after done
 }
 
-// Start boots opts.Disk in QEMU with TCG, -no-reboot, in a new network
-// namespace with nothing in it (unshare -n), under timeout(1). A guest
-// reboot or power-off ends QEMU.
+// Start boots opts.Disk in QEMU with TCG, -no-reboot unless opts.Reboot,
+// in a new network namespace with nothing in it (unshare -n), under
+// timeout(1). A guest power-off ends QEMU, and so does a reboot unless
+// opts.Reboot.
 func Start(ctx context.Context, opts BootOptions) (*VM, error) {
 	args, err := opts.qemuArgs()
 	if err != nil {
@@ -149,8 +154,11 @@ func (o BootOptions) qemuArgs() ([]string, error) {
 		mem = "1G"
 	}
 	args := []string{q, "-accel", "tcg", "-m", mem,
-		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
-		"-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cmdline}
+		"-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-serial", "stdio"}
+	if !o.Reboot {
+		args = append(args, "-no-reboot")
+	}
+	args = append(args, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cmdline)
 	drive := "file=" + o.Disk + ",format=raw"
 	switch o.Drive {
 	case "", Virtio:

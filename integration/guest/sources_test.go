@@ -133,6 +133,10 @@ func TestBootArgs(t *testing.T) {
 			t.Errorf("qemuArgs() = %s; want %q in it", s, w)
 		}
 	}
+	o.Reboot = true
+	if got, err := o.qemuArgs(); err != nil || slices.Contains(got, "-no-reboot") {
+		t.Errorf("qemuArgs() with Reboot = %v, %v; want no -no-reboot", got, err)
+	}
 	o.Drive = "ide"
 	if _, err := o.qemuArgs(); err == nil {
 		t.Errorf("qemuArgs() with Drive ide: no error")

@@ -1,0 +1,38 @@
+// Package installed is ukdump's end-to-end test on a real installed system:
+// the production machine is a Debian 12 guest (integration/guest) with
+// ukdump's .deb installed by dpkg -i, booted from its own disk in QEMU on its
+// own kernel and initrd with crashkernel=96M. systemd starts ukdump.service
+// (build and load), a test unit crashes the machine with `ukdump test --yes`,
+// the capture kernel saves the dump to /var/crash on the guest's root file
+// system and reboots, and the guest boots again, where ukdump-report.service
+// and `ukdump status` report the dump on the serial console. The host then
+// reads the disk without mounting it (debugfs at the root partition's offset)
+// and checks the dump: manifest.json against the vmcore, `ukdump info`, and a
+// crash session with the kernel's debug symbols (log, bt, ps, kmem -i).
+// Debian 12's crash 8.0.2 has two limits here: its ps finds no task in the
+// PID table of Debian's 6.1.0-57 (the task list is checked on init_task's
+// list instead), and it opens no session on a 6.12 kernel at all, so a 6.12
+// dump gets crash --minimal's log.
+//
+// The scenarios:
+//   - 6.1: the installed system on its 6.1 kernel;
+//   - upgrade: the guest has 6.1 and 6.12; a first boot of 6.1 builds the
+//     image for 6.1 only (the system as it was before the upgrade), then the
+//     guest boots 6.12: ukdump.service rebuilds for 6.12 and loads, and the
+//     6.12 capture kernel saves the crash. In that boot, before
+//     ukdump.service, a unit runs `ukdump load` with the 6.1 image against the
+//     6.12 kernel: the refusal, its message and exit status are checked.
+//
+// The test carries the build tag e2e, needs root, make all and make deb, and
+// fails, never skips, when a tool or a file is missing. make e2e-system runs
+// it (about 7 minutes on 2 cores, with the guest tree cached; building the
+// tree takes 2-3 minutes more); by hand:
+//
+//	make all deb
+//	go test -tags e2e -count=1 -timeout 60m -v ./integration/installed/
+//
+// Each scenario keeps its files in out/e2e-system-NAME: the serial logs (raw,
+// and with the host's time since QEMU started), the dump directory copied off
+// the disk (dump/), the image record and the crash session. The disk image is
+// deleted when the scenario passes and kept when it fails.
+package installed
