@@ -1,3 +1,6 @@
+# Copyright 2026 the ukdump authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in the LICENSE file.
 # ukdump — make builds out/bb (the capture busybox) and out/ukdump (the host tool).
 SHELL := /bin/bash
 GO ?= go
@@ -81,6 +84,7 @@ check:
 	$(GO) vet -tags interop,e2e ./integration/... ./internal/dumpmem/
 	GOOS=darwin $(GO) vet ./...
 	$(GO) mod tidy -diff
+	bash scripts/check-license.sh
 
 # Size ceilings: every byte of the busybox and the image is capture-kernel
 # memory. Set from the sizes of 2026-12-01 (bb 8454270, bb-disk 6119550, a

@@ -1,3 +1,7 @@
+// Copyright 2026 the ukdump authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
 // Package installed is ukdump's end-to-end test on a real installed system:
 // the production machine is a Debian 12 guest (integration/guest) with
 // ukdump's .deb installed by dpkg -i, booted from its own disk in QEMU on its
