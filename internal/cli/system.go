@@ -189,7 +189,7 @@ func (c Context) confirm(question string) bool {
 	if !ok {
 		return false
 	}
-	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+	if !isTerminal(f) {
 		return false
 	}
 	fmt.Fprint(c.Stdout, question)
