@@ -316,13 +316,16 @@ func TestSSHDeadServer(t *testing.T) {
 			})
 			l := newTestLog(t)
 			tg := s.viaProxy(t, p, fmt.Sprint("dead", i), l)
-			tg.KeepAlive, tg.Timeout, tg.Reconnect = 100*time.Millisecond, 500*time.Millisecond, tt.reconnect
+			// The first connection gets time for its handshake on a busy
+			// machine; the short timeout is for the dead ones after it.
+			tg.KeepAlive, tg.Timeout, tg.Reconnect = 100*time.Millisecond, 10*time.Second, tt.reconnect
 			ctx, cancel := context.WithTimeout(context.Background(), tt.ctx)
 			defer cancel()
 			d, err := tg.Open(ctx)
 			if err != nil {
 				t.Fatalf("Open() = %v", err)
 			}
+			tg.Timeout = 500 * time.Millisecond
 			defer d.Close()
 			f, err := d.Create("vmcore.incomplete")
 			if err != nil {
