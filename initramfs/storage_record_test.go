@@ -138,7 +138,7 @@ func TestRecordSysfs(t *testing.T) {
 	if err := copyTarGz(recordedSysfs, out); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %s; the LVM disk stays in %s", recordedSysfs, nvme)
+	t.Logf("wrote %s", recordedSysfs)
 }
 
 // copyTarGz writes the tar at the start of the disk image src to dst, gzipped.
