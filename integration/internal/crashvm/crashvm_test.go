@@ -243,7 +243,7 @@ func TestChecksFail(t *testing.T) {
 func TestToolChecksFail(t *testing.T) {
 	for _, tool := range []string{"crash", "makedumpfile", "readelf"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: run scripts/deps.sh", tool)
+			t.Fatalf("%s not found: run scripts/deps.sh (it installs crash, makedumpfile and binutils)", tool)
 		}
 	}
 	junk := []byte(strings.Repeat("not a dump\n", 1000))
