@@ -383,7 +383,7 @@ func TestCrashSession(t *testing.T) {
 	}
 	vmcore := findVmcore()
 	if vmcore == "" {
-		t.Skip("no vmcore: make e2e saves one in out/e2e/dump/vmcore, or set UKDUMP_VMCORE")
+		t.Fatal("no vmcore: make e2e saves one in out/e2e/dump/vmcore, or set UKDUMP_VMCORE")
 	}
 	release := strings.TrimSpace(run(t, "crash", "--osrelease", vmcore))
 	t.Logf("%s: kernel %s", vmcore, release)
