@@ -113,9 +113,9 @@ func TestCompareVersions(t *testing.T) {
 
 func TestRecipeKey(t *testing.T) {
 	a := Recipe{Version: 1, Variant: "minbase", Suites: []Suite{{"bookworm", "http://x/debian"}},
-		Kernels: []KernelPkg{{"6.1.0-57-amd64", "linux-image-6.1.0-57-amd64", "6.1.192-3"}}}
+		Kernels: []KernelPkg{{"6.1.0-test-amd64", "linux-image-6.1.0-test-amd64", "6.1.1-1"}}}
 	b := a
-	b.Kernels = []KernelPkg{{"6.1.0-58-amd64", "linux-image-6.1.0-58-amd64", "6.1.193-1"}}
+	b.Kernels = []KernelPkg{{"6.1.0-testb-amd64", "linux-image-6.1.0-testb-amd64", "6.1.2-1"}}
 	if a.Key() == b.Key() {
 		t.Errorf("Key() is %s for two kernels", a.Key())
 	}
