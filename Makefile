@@ -89,14 +89,15 @@ check:
 # Size ceilings: every byte of the busybox and the image is capture-kernel
 # memory. Set from the sizes of 2026-12-01 (bb 8454270, bb-disk 6119550, a
 # disk image for Debian's 6.1 kernel 3102019 bytes) plus about 3%: a change
-# that crosses one must say why and raise it.
+# that crosses one must say why and raise it. The image is built with
+# --generic=virtio: the virtio disk of a QEMU/KVM guest, not this machine's.
 BB_MAX := 8700000
 BB_DISK_MAX := 6300000
 IMAGE_MAX := 3200000
 size: all
 	@kver=$$(ls -1 /lib/modules | grep '^6\.1\.' | sort -V | tail -n1); \
 	  [ -n "$$kver" ] || { echo "size: no 6.1 kernel modules in /lib/modules: run scripts/deps.sh"; exit 1; }; \
-	  SOURCE_DATE_EPOCH=0 $(OUT)/ukdump build -c config/examples/disk.toml -o $(OUT)/size-check.img --kver "$$kver" >/dev/null; \
+	  SOURCE_DATE_EPOCH=0 $(OUT)/ukdump build -c config/examples/disk.toml -o $(OUT)/size-check.img --kver "$$kver" --generic=virtio >/dev/null; \
 	  fail=0; \
 	  for x in "$(OUT)/bb $(BB_MAX)" "$(OUT)/bb-disk $(BB_DISK_MAX)" "$(OUT)/size-check.img $(IMAGE_MAX)"; do \
 	    set -- $$x; n=$$(stat -c %s "$$1"); \

@@ -38,6 +38,11 @@ type ConfigOpts struct {
 	// the targets without a device (default: hostfs.Resolve on this
 	// machine).
 	Resolve func(path string) (hostfs.FS, error)
+	// Storage selects the disk targets' drivers and file systems: HostOnly
+	// (the default: detected on this machine), Generic or GenericVirtio.
+	Storage Storage
+	// Host says where host-only detection looks (default: this machine).
+	Host HostOpts
 	// Version is ukdump's, recorded in the image's Record.
 	Version string
 	// MachineID is the file whose machine id goes into the image (default
@@ -57,6 +62,9 @@ type ConfigImage struct {
 	// Resolved are the disk targets without a device, as resolved: index
 	// in the config's targets and the file system found.
 	Resolved []Resolved
+	// Storage are the disk targets' modules (in Opts.OptionalModules unless
+	// built in) and why each is there.
+	Storage []StorageModule
 	// Record says what goes into the image; it is in the image too.
 	Record Record
 }
@@ -64,8 +72,10 @@ type ConfigImage struct {
 // ForConfig works out the image cfg needs, whose TOML is data:
 //   - the busybox: o.Busybox, else DefaultBusybox for the kinds of targets;
 //   - the modules: o.Modules and each target's fstype, and, skipped with a
-//     warning if the kernel lacks them, DefaultModules for the kinds of
-//     targets and, with network targets, o.NICs' drivers;
+//     warning if the kernel lacks them, the disk targets' drivers and file
+//     systems as o.Storage selects (by default DetectStorage's: a disk
+//     target whose device is not on this machine is an error), and with
+//     network targets DefaultModules' and o.NICs' drivers;
 //   - each network target's identity and known_hosts, checked (the key
 //     parses, known_hosts has the host unless insecure_ignore_host_key),
 //     as layout.TargetIdentity and layout.TargetKnownHosts (mode 0600);
@@ -75,11 +85,10 @@ type ConfigImage struct {
 func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, error) {
 	c := *cfg
 	c.Targets = slices.Clone(cfg.Targets)
-	needDisk, needNet := false, false
+	needNet := false
 	extra := slices.Clone(o.Modules)
 	for _, t := range c.Targets {
 		needNet = needNet || t.IsNetwork()
-		needDisk = needDisk || !t.IsNetwork()
 		if t.FSType != "" {
 			extra = append(extra, t.FSType)
 		}
@@ -92,10 +101,15 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	for _, r := range resolved {
 		rec.Devices = append(rec.Devices, r.String())
 	}
+	storage, storageWarnings, err := storageModules(&c, resolved, o)
+	if err != nil {
+		return ConfigImage{}, err
+	}
 	files, warnings, err := sshFiles(&c)
 	if err != nil {
 		return ConfigImage{}, err
 	}
+	warnings = append(warnings, storageWarnings...)
 	remarshal := len(files) > 0 || len(resolved) > 0
 	if o.MachineID == "" {
 		o.MachineID = "/etc/machine-id"
@@ -113,7 +127,17 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 			return ConfigImage{}, err
 		}
 	}
-	optional := DefaultModules(needDisk, needNet)
+	var optional []string
+	for _, m := range storage {
+		if !m.Builtin && !slices.Contains(optional, m.Name) {
+			optional = append(optional, m.Name)
+		}
+	}
+	for _, m := range DefaultModules(false, needNet) {
+		if !slices.Contains(optional, m) {
+			optional = append(optional, m)
+		}
+	}
 	if needNet {
 		for _, n := range o.NICs {
 			if !slices.Contains(optional, n.Module) {
@@ -136,6 +160,7 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	files = append(files, File{Data: recJSON, Dst: layout.RecordPath, Mode: 0o644})
 	return ConfigImage{
 		Resolved: resolved,
+		Storage:  storage,
 		Record:   rec,
 		Opts: Opts{
 			Files:           files,

@@ -108,7 +108,7 @@ func TestForConfig(t *testing.T) {
 			resolve := func(p string) (hostfs.FS, error) {
 				return hostfs.FS{Path: p, FSPath: "/crash", Spec: "UUID=0a1b", Device: "/dev/vda3", FSType: "ext4", MountPoint: "/var"}, nil
 			}
-			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: bb, KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics, Resolve: resolve, Version: "v1", MachineID: mid})
+			ci, err := ForConfig(&cfg, []byte("toml"), ConfigOpts{Busybox: bb, KernelVersion: "6.1.0-test", Modules: []string{"dm_mod"}, NICs: nics, Resolve: resolve, Storage: GenericVirtio, Version: "v1", MachineID: mid})
 			if err != nil {
 				t.Fatalf("ForConfig(%s) = %v", tt.name, err)
 			}

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,10 +29,33 @@ import (
 
 // buildArgs are ukdump build's flags; load rebuilds with the defaults.
 type buildArgs struct {
-	config, out, busybox, kver, modDir, compress, sysRoot string
-	modules                                               listFlag
-	hostonly                                              bool
+	config, out, busybox, kver, modDir, compress, sysRoot, devRoot string
+	modules                                                        listFlag
+	hostonly                                                       bool
+	generic                                                        genericFlag
 }
+
+// genericFlag is --generic, which also takes the name of a set:
+// --generic=all (the same) or --generic=virtio. Empty: host-only.
+type genericFlag string
+
+func (g *genericFlag) String() string { return string(*g) }
+
+func (g *genericFlag) Set(s string) error {
+	switch s {
+	case "true", string(initramfs.Generic):
+		*g = genericFlag(initramfs.Generic)
+	case string(initramfs.GenericVirtio):
+		*g = genericFlag(initramfs.GenericVirtio)
+	case "false":
+		*g = ""
+	default:
+		return fmt.Errorf("unknown set %q: want --generic (all) or --generic=virtio", s)
+	}
+	return nil
+}
+
+func (g *genericFlag) IsBoolFlag() bool { return true }
 
 func buildFlags(fs *flag.FlagSet) *buildArgs {
 	b := &buildArgs{}
@@ -41,8 +66,13 @@ func buildFlags(fs *flag.FlagSet) *buildArgs {
 	fs.StringVar(&b.modDir, "modules-dir", "", "modules directory (default /lib/modules/KVER)")
 	fs.StringVar(&b.compress, "compress", "gzip", "image compression: gzip, zstd, xz or none")
 	fs.Var(&b.modules, "module", "extra kernel module to include with its dependencies (repeatable)")
+	fs.Var(&b.generic, "generic", "build for other machines, not this one: instead of the drivers and file system of each disk target's device here "+
+		"(found in sysfs; a target whose device is not here is an error), a broad set of storage drivers and file systems "+
+		"(--generic=all: "+strings.Join(initramfs.GenericStorageModules, " ")+"; those the kernel lacks are skipped) "+
+		"or the virtio set of QEMU/KVM guests (--generic=virtio: "+strings.Join(initramfs.DefaultModules(true, false), " ")+")")
 	fs.BoolVar(&b.hostonly, "hostonly", false, "also include the driver modules of this machine's network interfaces (for network targets)")
-	fs.StringVar(&b.sysRoot, "sysfs", "/sys", "sysfs to read this machine's network interfaces from (with --hostonly)")
+	fs.StringVar(&b.sysRoot, "sysfs", "/sys", "sysfs to read this machine's block devices and network interfaces from")
+	fs.StringVar(&b.devRoot, "dev", "/dev", "device nodes to probe for the disk targets' devices")
 	return b
 }
 
@@ -58,7 +88,11 @@ func (c Context) fill(b *buildArgs) {
 // defaultBuild is what ukdump build does with no flags, for a release: the
 // image that load, test and the kernel hooks use.
 func (c Context) defaultBuild(release string) buildArgs {
-	return buildArgs{config: c.configPath(), kver: release, out: c.imagePath(release), busybox: c.Busybox, compress: "gzip", sysRoot: "/sys"}
+	sys := c.Loader.SysRoot
+	if sys == "" {
+		sys = "/sys"
+	}
+	return buildArgs{config: c.configPath(), kver: release, out: c.imagePath(release), busybox: c.Busybox, compress: "gzip", sysRoot: sys, devRoot: "/dev"}
 }
 
 func (c Context) build(args []string) error {
@@ -106,6 +140,8 @@ func (c Context) configImage(b buildArgs) (initramfs.ConfigImage, error) {
 		Modules:       b.modules,
 		NICs:          nics,
 		Resolve:       c.Resolve,
+		Storage:       initramfs.Storage(b.generic),
+		Host:          initramfs.HostOpts{SysRoot: b.sysRoot, DevRoot: b.devRoot},
 		Version:       version.Version,
 	})
 	if err != nil {
@@ -134,6 +170,7 @@ func (c Context) buildImage(b buildArgs) error {
 		fmt.Fprintf(c.Stdout, "ukdump build: target %d: no device: %s is on %s (%s, mounted on %s): device = %q, path = %q\n",
 			r.Target, r.FS.Path, r.FS.Device, r.FS.FSType, r.FS.MountPoint, r.FS.Spec, r.FS.FSPath)
 	}
+	c.reportStorage(ci, b.generic)
 	if b.hostonly {
 		c.reportNICs(ci, b.sysRoot)
 	}
@@ -164,7 +201,48 @@ func (c Context) buildImage(b buildArgs) error {
 	fmt.Fprintf(c.Stdout, "ukdump build: wrote %s: %s %s (%d bytes), %s unpacked; busybox %s (%s); kernel %s modules (%d): %s\n",
 		b.out, collect.HumanBytes(res.Size), b.compress, res.Size, collect.HumanBytes(res.UncompressedSize),
 		ci.Opts.Busybox, collect.HumanBytes(bb.Size()), b.kver, len(res.Modules), strings.Join(res.Modules, " "))
+	if b.generic == genericFlag(initramfs.Generic) {
+		c.reportGenericSize(ci, res)
+	}
 	return nil
+}
+
+// reportStorage prints the disk targets' modules and why each is there.
+func (c Context) reportStorage(ci initramfs.ConfigImage, generic genericFlag) {
+	if generic != "" {
+		var names []string
+		for _, m := range ci.Storage {
+			names = append(names, m.Name)
+		}
+		if len(names) > 0 {
+			fmt.Fprintf(c.Stdout, "ukdump build: --generic=%s: storage drivers and file systems for other machines: %s\n", generic, strings.Join(names, " "))
+		}
+		return
+	}
+	for _, m := range ci.Storage {
+		name := m.Name
+		if m.Builtin {
+			name += " (built into the kernel)"
+		}
+		fmt.Fprintf(c.Stdout, "ukdump build: host-only: %s: %s\n", name, strings.Join(m.Reasons, "; "))
+	}
+}
+
+// reportGenericSize prints what the generic set costs: the image built res
+// against the same image without it.
+func (c Context) reportGenericSize(ci initramfs.ConfigImage, res initramfs.Result) {
+	keep := initramfs.DefaultModules(false, ci.Network) // the network's, wanted anyway
+	o := ci.Opts
+	o.OptionalModules = slices.DeleteFunc(slices.Clone(o.OptionalModules), func(m string) bool {
+		return !slices.Contains(keep, m) && slices.ContainsFunc(ci.Storage, func(s initramfs.StorageModule) bool { return s.Name == m })
+	})
+	without, err := initramfs.Build(io.Discard, o)
+	if err != nil {
+		fmt.Fprintf(c.Stderr, "ukdump build: warning: --generic: cannot measure the image without the generic set: %v\n", err)
+		return
+	}
+	fmt.Fprintf(c.Stdout, "ukdump build: --generic: the image is %s (%s unpacked) with the generic set, %s (%s unpacked) without it\n",
+		collect.HumanBytes(res.Size), collect.HumanBytes(res.UncompressedSize), collect.HumanBytes(without.Size), collect.HumanBytes(without.UncompressedSize))
 }
 
 func (c Context) reportNICs(ci initramfs.ConfigImage, sysRoot string) {
@@ -257,6 +335,10 @@ func (c Context) staleness(b buildArgs) (string, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return "there is none for kernel " + b.kver, nil
 	}
+	// The record does not depend on the disk drivers: compare without
+	// detecting them, so that a disk target missing at boot does not stop
+	// load from loading its current image.
+	b.generic = genericFlag(initramfs.GenericVirtio)
 	ci, cerr := c.configImage(b)
 	if cerr != nil {
 		return "", fmt.Errorf("checking %s: %w", b.out, cerr)

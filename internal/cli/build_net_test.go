@@ -53,7 +53,7 @@ func addNetModules(t *testing.T, dir string) {
 
 // fakeNetSysfs is a sysfs with lo, eth0 (e1000e), enp1s0 (virtio_net, "-"
 // spelt as a module file name may), br0 (virtual), and wlan0 whose driver is
-// built in (no module link).
+// built in (no module link), and buildEnv's disk vdb.
 func fakeNetSysfs(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -67,6 +67,7 @@ func fakeNetSysfs(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	fakeDisk(t, root, "", "vdb") // buildEnv's disk, for the disk targets
 	return root
 }
 

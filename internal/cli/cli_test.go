@@ -7,6 +7,7 @@ package cli
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -112,9 +113,53 @@ min_free = "512MiB"
 `
 
 // buildEnv is the inputs of a build: a busybox, a modules directory, a
-// config, and an empty output directory.
+// config, an empty output directory, and the sysfs and /dev of a build
+// machine with the disk vdb (fakeDisk).
 type buildEnv struct {
-	busybox, modules, config, outDir string
+	busybox, modules, config, outDir, sys, dev string
+}
+
+// fakeDisk adds the virtio disk name to the sysfs sys, as host-only
+// detection reads it: SYS/class/block/NAME links to its directory under
+// devices/pci0000:00/0000:00:05.0/virtio2/block, whose parents are bound to
+// the virtio-pci and virtio_blk drivers, with their module links. Unless dev
+// is "", DEV/NAME holds an ext4 file system labelled crashdump.
+func fakeDisk(t *testing.T, sys, dev, name string) {
+	t.Helper()
+	pci := "devices/pci0000:00/0000:00:05.0"
+	disk := pci + "/virtio2/block/" + name
+	for _, d := range []string{disk, "class/block", "bus/pci/drivers/virtio-pci", "bus/virtio/drivers/virtio_blk"} {
+		if err := os.MkdirAll(filepath.Join(sys, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{
+		"class/block/" + name:                  "../../" + disk,
+		pci + "/driver":                        "../../../bus/pci/drivers/virtio-pci",
+		pci + "/virtio2/driver":                "../../../../bus/virtio/drivers/virtio_blk",
+		"bus/pci/drivers/virtio-pci/module":    "../../../../module/virtio_pci",
+		"bus/virtio/drivers/virtio_blk/module": "../../../../module/virtio_blk",
+	} {
+		if err := os.Symlink(target, filepath.Join(sys, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(sys, disk, "size"), []byte("131072\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dev == "" {
+		return
+	}
+	img := make([]byte, 4096) // an ext4 superblock (extents) at 1024, blkid's view
+	binary.LittleEndian.PutUint16(img[1024+0x38:], 0xEF53)
+	binary.LittleEndian.PutUint32(img[1024+0x60:], 0x40)
+	copy(img[1024+0x78:], "crashdump")
+	if err := os.MkdirAll(dev, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dev, name), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newBuildEnv(t *testing.T, config string, omit ...string) buildEnv {
@@ -125,7 +170,10 @@ func newBuildEnv(t *testing.T, config string, omit ...string) buildEnv {
 		modules: fakeModulesDir(t, omit...),
 		config:  filepath.Join(in, "ukdump.toml"),
 		outDir:  t.TempDir(),
+		sys:     filepath.Join(in, "sys"),
+		dev:     filepath.Join(in, "dev"),
 	}
+	fakeDisk(t, e.sys, e.dev, "vdb")
 	if err := os.WriteFile(e.busybox, bytes.Repeat([]byte("\x7fELF fake busybox\n"), 1000), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +184,7 @@ func newBuildEnv(t *testing.T, config string, omit ...string) buildEnv {
 }
 
 func (e buildEnv) args(out string, extra ...string) []string {
-	return append([]string{"build", "-c", e.config, "-o", out, "--busybox", e.busybox, "--kver", testKver, "--modules-dir", e.modules}, extra...)
+	return append([]string{"build", "-c", e.config, "-o", out, "--busybox", e.busybox, "--kver", testKver, "--modules-dir", e.modules, "--sysfs", e.sys, "--dev", e.dev}, extra...)
 }
 
 // run executes args with env as the environment and returns stdout and stderr.
@@ -263,9 +311,58 @@ func TestBuild(t *testing.T) {
 		"unpacked",
 		"kernel " + testKver,
 		"modules (11): virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk crc32c_generic jbd2 mbcache crc16 ext4",
+		// found on the build machine (fakeDisk), each with its reason
+		"ukdump build: host-only: virtio_pci: driver of 0000:00:05.0, a parent of vdb, for target[0] LABEL=crashdump\n",
+		"ukdump build: host-only: virtio_blk: driver of virtio2, a parent of vdb, for target[0] LABEL=crashdump\n",
+		"ukdump build: host-only: ext4: file system ext4 on vdb, for target[0] LABEL=crashdump\n",
 	} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("Execute(build) stdout = %q, want it to contain %q", stdout, w)
+		}
+	}
+}
+
+// --generic builds for other machines: a target whose device is not here is
+// no error; the broad set goes in, less what the kernel lacks (a warning
+// each), and the image's size with and without it is printed.
+// --generic=virtio is the set of every image before host-only detection.
+func TestBuildGeneric(t *testing.T) {
+	elsewhere := strings.Replace(validConfig, "LABEL=crashdump", "LABEL=elsewhere", 1)
+	e := newBuildEnv(t, elsewhere)
+	out := filepath.Join(e.outDir, "ukdump.img")
+	args := e.args(out, "--generic")
+	stdout, stderr, err := run(t, Context{Args: args})
+	if err != nil {
+		t.Fatalf("Execute(%q) = %v\nstderr: %s", args, err, stderr)
+	}
+	for _, w := range []string{
+		"ukdump build: --generic=all: storage drivers and file systems for other machines: virtio_pci virtio_blk virtio_scsi ",
+		"modules (11): virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk crc32c_generic jbd2 mbcache crc16 ext4",
+		"ukdump build: --generic: the image is ",
+		" with the generic set, ",
+		" without it\n",
+	} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("Execute(%q) stdout = %q, want it to contain %q", args, stdout, w)
+		}
+	}
+	for _, m := range []string{"nvme", "megaraid_sas", "xfs", "btrfs"} {
+		if !strings.Contains(stderr, "ukdump build: warning: module \""+m+"\" not found") {
+			t.Errorf("Execute(%q) stderr = %q, want a warning about %s", args, stderr, m)
+		}
+	}
+
+	args = e.args(out, "--generic=virtio")
+	stdout, stderr, err = run(t, Context{Args: args})
+	if err != nil || stderr != "" {
+		t.Fatalf("Execute(%q) = %v\nstderr: %s", args, err, stderr)
+	}
+	for _, w := range []string{
+		"ukdump build: --generic=virtio: storage drivers and file systems for other machines: virtio_pci virtio_blk ext4\n",
+		"modules (11): virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk crc32c_generic jbd2 mbcache crc16 ext4",
+	} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("Execute(%q) stdout = %q, want it to contain %q", args, stdout, w)
 		}
 	}
 }
@@ -370,6 +467,20 @@ func TestBuildErrors(t *testing.T) {
 			config: strings.Replace(validConfig, `path = "/var/crash"`, "path = \"/var/crash\"\nfstype = \"xfs\"", 1),
 			args:   func(e buildEnv, out string) []string { return e.args(out) },
 			want:   []string{`module "xfs" not found`},
+		},
+		{
+			name:   "target not on this machine",
+			config: strings.Replace(validConfig, "LABEL=crashdump", "LABEL=elsewhere", 1),
+			args:   func(e buildEnv, out string) []string { return e.args(out) },
+			want: []string{`target[0]: LABEL=elsewhere: no such device on this machine (blkid lists: vdb ext4 LABEL="crashdump"`,
+				"build with --generic to include drivers for other machines"},
+		},
+		{
+			name:    "unknown generic set",
+			config:  validConfig,
+			args:    func(e buildEnv, out string) []string { return e.args(out, "--generic=floppies") },
+			want:    []string{`unknown set "floppies"`},
+			isUsage: true,
 		},
 		{
 			name:   "missing busybox",
@@ -508,6 +619,7 @@ func newFakeSystem(t *testing.T, reserved int64, loaded string) *fakeSystem {
 			t.Fatal(err)
 		}
 	}
+	fakeDisk(t, filepath.Join(dir, "sys"), "", "vda1") // targets resolve to /dev/vda1
 	return s
 }
 

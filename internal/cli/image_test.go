@@ -22,12 +22,16 @@ import (
 // first when it is missing or stale, and only then.
 func TestLoadDefaultImage(t *testing.T) {
 	s := newFakeSystem(t, 256<<20, "0")
-	e := newBuildEnv(t, validConfig)
+	const config = "[[target]]\npath = \"/var/crash\"\n" // on /dev/vda1 (fakeDisk), found in the fake system's sysfs
+	e := newBuildEnv(t, config)
 	rel := strings.TrimPrefix(filepath.Base(s.kernel), "vmlinuz-")
 	imgDir := t.TempDir()
 	load := func(args ...string) (string, string, error) {
 		c := s.context(append([]string{"load"}, args...)...)
 		c.ConfigPath, c.ImageDir, c.Busybox = e.config, imgDir, e.busybox
+		c.Resolve = func(p string) (hostfs.FS, error) {
+			return hostfs.FS{Path: p, FSPath: p, Device: "/dev/vda1", FSType: "ext4", MountPoint: "/", Spec: "UUID=0a1b"}, nil
+		}
 		return run(t, c)
 	}
 	img := filepath.Join(imgDir, "ukdump-"+rel+".img")
@@ -50,7 +54,7 @@ func TestLoadDefaultImage(t *testing.T) {
 	if err != nil || strings.Contains(stdout, "rebuilding") {
 		t.Errorf("a second load = %v, rebuilt a current image:\n%s", err, stdout)
 	}
-	os.WriteFile(e.config, []byte("# changed\n"+validConfig), 0o644)
+	os.WriteFile(e.config, []byte("# changed\n"+config), 0o644)
 	stdout, _, err = load()
 	if err != nil || !strings.Contains(stdout, "rebuilding "+img+": config changed") {
 		t.Errorf("a load after the config changed = %v:\n%s", err, stdout)
@@ -58,6 +62,18 @@ func TestLoadDefaultImage(t *testing.T) {
 	stdout, _, err = load("--no-rebuild")
 	if err != nil || strings.Contains(stdout, "rebuilding") {
 		t.Errorf("load --no-rebuild = %v:\n%s", err, stdout)
+	}
+	// The disk is not there at boot: a current image is loaded all the
+	// same (telling that needs no driver detection); a rebuild fails.
+	if err := os.Remove(filepath.Join(s.dir, "sys/class/block/vda1")); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, _, err = load(); err != nil || strings.Contains(stdout, "rebuilding") {
+		t.Errorf("a load of a current image without its disk = %v:\n%s", err, stdout)
+	}
+	os.WriteFile(e.config, []byte("# changed again\n"+config), 0o644)
+	if _, _, err = load(); err == nil || !strings.Contains(err.Error(), "target[0] UUID=0a1b: block device vda1") {
+		t.Errorf("a rebuild without the disk = %v, want an error naming the target and vda1", err)
 	}
 }
 

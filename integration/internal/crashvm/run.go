@@ -84,7 +84,7 @@ func Prepare(ctx context.Context, root, dir string, sc Scenario, logf func(strin
 		return nil, err
 	}
 	img := filepath.Join(dir, "capture.img")
-	build := exec.CommandContext(ctx, r.ukdump(), "build", "-c", toml, "-o", img, "--kver", r.CaptureRelease)
+	build := exec.CommandContext(ctx, r.ukdump(), "build", "-c", toml, "-o", img, "--kver", r.CaptureRelease, "--generic=virtio") // for the guest, not this machine
 	build.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=0")
 	out, err := build.CombinedOutput()
 	if err != nil {
