@@ -5,7 +5,6 @@
 package initramfs
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/ukdump/ukdump/internal/blkid"
 	"github.com/ukdump/ukdump/internal/config"
-	"github.com/ukdump/ukdump/internal/cstr"
+	"github.com/ukdump/ukdump/internal/dm"
 )
 
 // Storage selects the disk drivers and file systems of an image with disk
@@ -90,7 +89,7 @@ type HostOpts struct {
 	DevRoot string
 	// DMTable returns the target types ("linear", "striped", "crypt", …)
 	// of the table of the device-mapper device called name (its dm/name).
-	// Default: the DM_TABLE_STATUS ioctl on DevRoot/mapper/control. When it
+	// Default: dm.Control.TableTypes on DevRoot/mapper/control. When it
 	// fails, linear and striped (which dm_mod has) are assumed.
 	DMTable func(name string) ([]string, error)
 }
@@ -103,8 +102,7 @@ func (o HostOpts) withDefaults() HostOpts {
 		o.DevRoot = "/dev"
 	}
 	if o.DMTable == nil {
-		control := filepath.Join(o.DevRoot, "mapper", "control")
-		o.DMTable = func(name string) ([]string, error) { return dmTableTypes(control, name) }
+		o.DMTable = dm.Control{ControlPath: filepath.Join(o.DevRoot, "mapper", "control")}.TableTypes
 	}
 	return o
 }
@@ -479,36 +477,4 @@ func storageModules(c *config.Config, resolved []Resolved, o ConfigOpts) ([]Stor
 		mods[i] = StorageModule{Name: n, Reasons: []string{"--generic=" + string(o.Storage)}}
 	}
 	return mods, nil, nil
-}
-
-// The device-mapper ioctl interface (linux/dm-ioctl.h): struct dm_ioctl is
-// 312 bytes, struct dm_target_spec 40.
-const (
-	dmIoctlSize      = 312
-	dmTargetSpecSize = 40
-	dmBufferFull     = 1 << 8 // DM_BUFFER_FULL_FLAG
-)
-
-// parseDMTable returns the target types of a DM_TABLE_STATUS result: the
-// struct dm_ioctl in buf, then from its data_start target_count struct
-// dm_target_spec, each followed by its parameters; each spec's next is the
-// offset of the following one from data_start.
-func parseDMTable(buf []byte) ([]string, error) {
-	if len(buf) < dmIoctlSize {
-		return nil, fmt.Errorf("device-mapper table: %d bytes, want at least %d", len(buf), dmIoctlSize)
-	}
-	if binary.NativeEndian.Uint32(buf[28:])&dmBufferFull != 0 {
-		return nil, errors.New("device-mapper table: larger than the buffer")
-	}
-	start, count := int(binary.NativeEndian.Uint32(buf[16:])), int(binary.NativeEndian.Uint32(buf[20:]))
-	var types []string
-	for i, off := 0, start; i < count; i++ {
-		if off < start || off+dmTargetSpecSize > len(buf) {
-			return nil, fmt.Errorf("device-mapper table: target %d at %d outside the %d bytes", i, off, len(buf))
-		}
-		spec := buf[off : off+dmTargetSpecSize]
-		types = append(types, cstr.String(spec[24:40]))
-		off = start + int(binary.NativeEndian.Uint32(spec[20:]))
-	}
-	return types, nil
 }

@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -334,30 +333,6 @@ func TestDetectStorageErrors(t *testing.T) {
 	}
 	if _, _, err := DetectStorage(nil, t.TempDir(), HostOpts{SysRoot: sys}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("DetectStorage without modules.dep = %v, want ErrNotExist", err)
-	}
-}
-
-func TestParseDMTable(t *testing.T) {
-	buf := make([]byte, 1024)
-	const start = dmIoctlSize
-	binary.NativeEndian.PutUint32(buf[16:], start)
-	binary.NativeEndian.PutUint32(buf[20:], 2)
-	// Each spec is followed by its parameters, then aligned to 8.
-	binary.NativeEndian.PutUint32(buf[start+20:], 64)
-	copy(buf[start+24:], "striped")
-	copy(buf[start+dmTargetSpecSize:], "2 128 259:2 67584 259:3 2048\x00")
-	copy(buf[start+64+24:], "linear")
-	got, err := parseDMTable(buf)
-	if err != nil || !slices.Equal(got, []string{"striped", "linear"}) {
-		t.Errorf("parseDMTable() = %q, %v; want striped, linear", got, err)
-	}
-	binary.NativeEndian.PutUint32(buf[start+20:], 2000)
-	if got, err := parseDMTable(buf); err == nil {
-		t.Errorf("parseDMTable() with a spec past the end = %q, want an error", got)
-	}
-	binary.NativeEndian.PutUint32(buf[28:], dmBufferFull)
-	if got, err := parseDMTable(buf); err == nil {
-		t.Errorf("parseDMTable() of a full buffer = %q, want an error", got)
 	}
 }
 

@@ -10,7 +10,7 @@
 // that do this are either not served by the module proxy
 // (github.com/anatol/devmapper.go), internal to another program
 // (hcsshim's), or wrap the C libdevmapper or the dmsetup command, and all we
-// need is four ioctls and a layout that interface version 4 keeps
+// need is five ioctls and a layout that interface version 4 keeps
 // compatible.
 // golang.org/x/sys/unix has the numbers (DM_DEV_CREATE...) but only for
 // Linux; the copies below are checked against it in the Linux tests.
@@ -24,6 +24,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // Target is one line of a device-mapper table, as dmsetup shows it:
@@ -59,7 +61,9 @@ const (
 	offName        = 48
 	offUUID        = 176
 
-	flagReadOnly = 1 // DM_READONLY_FLAG
+	flagReadOnly    = 1      // DM_READONLY_FLAG
+	flagStatusTable = 1 << 4 // DM_STATUS_TABLE_FLAG
+	flagBufferFull  = 1 << 8 // DM_BUFFER_FULL_FLAG
 )
 
 // The ioctl numbers: _IOWR(0xfd, nr, struct dm_ioctl).
@@ -68,6 +72,7 @@ const (
 	cmdDevRemove  = 0xc138fd04
 	cmdDevSuspend = 0xc138fd06 // without DM_SUSPEND_FLAG: resume
 	cmdTableLoad  = 0xc138fd09
+	cmdTableStat  = 0xc138fd0c
 )
 
 // Dev is a device-mapper device that Create made.
@@ -199,6 +204,54 @@ func (c Control) remove(name string) error {
 		return fmt.Errorf("dm: DM_DEV_REMOVE(%s) = %w", name, err)
 	}
 	return nil
+}
+
+// TableTypes returns the target types ("linear", "striped", "crypt"...)
+// of the live table of the device name, in table order (DM_TABLE_STATUS
+// with DM_STATUS_TABLE_FLAG).
+func (c Control) TableTypes(name string) ([]string, error) {
+	head, err := marshal(name, "", flagStatusTable, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The answer overwrites the request: room for a table of many targets.
+	buf := make([]byte, 16<<10)
+	copy(buf, head)
+	binary.LittleEndian.PutUint32(buf[offDataSize:], uint32(len(buf)))
+	if err := c.ioctl(cmdTableStat, buf); err != nil {
+		return nil, fmt.Errorf("dm: DM_TABLE_STATUS(%s) = %w", name, err)
+	}
+	types, err := parseTableTypes(buf)
+	if err != nil {
+		return nil, fmt.Errorf("dm: DM_TABLE_STATUS(%s): %w", name, err)
+	}
+	return types, nil
+}
+
+// parseTableTypes reads the target types of a DM_TABLE_STATUS answer: the
+// struct dm_ioctl, then from its data_start target_count struct
+// dm_target_spec, each followed by its parameters. Unlike DM_TABLE_LOAD's
+// input, an answer's next is the offset of the following spec from
+// data_start, not from this spec.
+func parseTableTypes(buf []byte) ([]string, error) {
+	if len(buf) < sizeofIoctl {
+		return nil, fmt.Errorf("table: %d bytes, want at least %d", len(buf), sizeofIoctl)
+	}
+	le := binary.LittleEndian
+	if le.Uint32(buf[offFlags:])&flagBufferFull != 0 {
+		return nil, errors.New("table: larger than the buffer")
+	}
+	start, count := int(le.Uint32(buf[offDataStart:])), int(le.Uint32(buf[offTargetCount:]))
+	var types []string
+	for i, off := 0, start; i < count; i++ {
+		if off < start || off+sizeofTargetSpec > len(buf) {
+			return nil, fmt.Errorf("table: target %d at %d outside the %d bytes", i, off, len(buf))
+		}
+		spec := buf[off : off+sizeofTargetSpec]
+		types = append(types, cstr.String(spec[24:24+typeLen]))
+		off = start + int(le.Uint32(spec[20:]))
+	}
+	return types, nil
 }
 
 // marshal lays out struct dm_ioctl for interface version 4.0.0 with name,

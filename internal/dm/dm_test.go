@@ -12,14 +12,17 @@ package dm
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ukdump/ukdump/internal/cstr"
 )
 
 // layout is a dm_ioctl buffer written field by field at the offsets of
@@ -235,5 +238,48 @@ func TestCreateFails(t *testing.T) {
 	}
 	if _, err := (Control{Ioctl: func(uint32, []byte) error { return nil }}).Create("x", "", false, nil); err == nil {
 		t.Errorf("Create(no targets) = nil, want an error")
+	}
+}
+
+func TestTableTypes(t *testing.T) {
+	// An answer as the kernel writes it: each spec followed by its
+	// parameters and aligned to 8, next counted from data_start.
+	answer := make([]byte, 1024)
+	le := binary.LittleEndian
+	le.PutUint32(answer[offDataStart:], sizeofIoctl)
+	le.PutUint32(answer[offTargetCount:], 2)
+	spec := answer[sizeofIoctl:]
+	le.PutUint32(spec[20:], 64)
+	copy(spec[24:], "striped")
+	copy(spec[sizeofTargetSpec:], "2 128 259:2 67584 259:3 2048\x00")
+	copy(spec[64+24:], "linear")
+	var asked []byte
+	c := Control{Ioctl: func(cmd uint32, buf []byte) error {
+		if cmd != cmdTableStat {
+			return fmt.Errorf("ioctl %#x, want DM_TABLE_STATUS", cmd)
+		}
+		asked = slices.Clone(buf[:sizeofIoctl])
+		copy(buf, answer)
+		return nil
+	}}
+	got, err := c.TableTypes("vg0-crash")
+	if err != nil || !slices.Equal(got, []string{"striped", "linear"}) {
+		t.Errorf("TableTypes() = %q, %v; want striped, linear", got, err)
+	}
+	if f := le.Uint32(asked[offFlags:]); f != flagStatusTable || cstr.String(asked[offName:offUUID]) != "vg0-crash" {
+		t.Errorf("TableTypes asked with flags %#x for %q, want DM_STATUS_TABLE_FLAG for vg0-crash", f, cstr.String(asked[offName:offUUID]))
+	}
+
+	le.PutUint32(spec[20:], 1<<20)
+	if got, err := c.TableTypes("vg0-crash"); err == nil {
+		t.Errorf("TableTypes() with a spec past the end = %q, want an error", got)
+	}
+	le.PutUint32(answer[offFlags:], flagBufferFull)
+	if got, err := c.TableTypes("vg0-crash"); err == nil {
+		t.Errorf("TableTypes() of a full buffer = %q, want an error", got)
+	}
+	fail := Control{Ioctl: func(uint32, []byte) error { return errors.New("ENXIO") }}
+	if _, err := fail.TableTypes("vg0-crash"); err == nil || !strings.Contains(err.Error(), "DM_TABLE_STATUS(vg0-crash)") {
+		t.Errorf("TableTypes() of a failing ioctl = %v, want it named", err)
 	}
 }
