@@ -29,9 +29,11 @@ import (
 	"github.com/ukdump/ukdump/internal/blkid"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/dm"
 	"github.com/ukdump/ukdump/internal/dmesg"
 	"github.com/ukdump/ukdump/internal/dumpmem"
 	"github.com/ukdump/ukdump/internal/layout"
+	"github.com/ukdump/ukdump/internal/lvm"
 	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
@@ -484,7 +486,9 @@ func (c *capture) newTarget(i int, tc config.Target) target.Target {
 		Wait:       tc.WaitDevice.Duration,
 		MountPoint: c.path(fmt.Sprintf(layout.MountDir+"/target%d", i)),
 		Finder:     blkid.Finder{SysRoot: c.path("sys"), DevRoot: c.path("dev")},
-		Mount:      c.env.Mount, Unmount: c.env.Unmount, Logf: c.log.Printf,
+		LVM: lvm.Activator{SysRoot: c.path("sys"), DevRoot: c.path("dev"), Probe: blkid.Probe, Logf: c.log.Printf,
+			Control: dm.Control{ControlPath: c.path("dev/mapper/control"), Dir: c.path("dev/mapper")}}.Activate,
+		Mount: c.env.Mount, Unmount: c.env.Unmount, Logf: c.log.Printf,
 	}
 }
 

@@ -11,10 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/blkid"
+	"github.com/ukdump/ukdump/internal/dm"
+	"github.com/ukdump/ukdump/internal/lvm"
 )
 
 // MountFunc mounts a block device; it is unix.Mount in the capture kernel.
@@ -38,9 +41,14 @@ type Disk struct {
 	// MountPoint is where the device is mounted (created if needed).
 	MountPoint string
 	Finder     blkid.Finder
-	Mount      MountFunc
-	Unmount    UnmountFunc
-	Logf       func(format string, args ...any)
+	// LVM, if set, makes the device of an LVM logical volume that Spec
+	// names (/dev/mapper/VG-LV, /dev/VG/LV, or the UUID= or LABEL= of the
+	// file system in it) when no block device has it; lvm.Activator's
+	// Activate is one.
+	LVM     func(spec string) (dev string, p *lvm.Plan, err error)
+	Mount   MountFunc
+	Unmount UnmountFunc
+	Logf    func(format string, args ...any)
 }
 
 func (d *Disk) String() string { return fmt.Sprintf("disk %s path %s", d.Spec, d.Path) }
@@ -50,7 +58,7 @@ func (d *Disk) Open(ctx context.Context) (Dir, error) {
 	wctx, cancel := context.WithTimeout(ctx, d.Wait)
 	defer cancel()
 	start := time.Now()
-	dev, err := d.Finder.Wait(wctx, d.Spec, 50*time.Millisecond)
+	dev, err := d.find(wctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d, err)
 	}
@@ -74,6 +82,62 @@ func (d *Disk) Open(ctx context.Context) (Dir, error) {
 		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	return &localDir{root: root, name: fmt.Sprintf("%s:%s", dev.Path, d.Path), close: d.unmount}, nil
+}
+
+// find polls for the device, every 50ms until ctx is done: a block device
+// with Spec, else an LVM logical volume with it, whose device it makes.
+// Errors other than "not there yet" return at once.
+func (d *Disk) find(ctx context.Context) (blkid.Device, error) {
+	start := time.Now()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		dev, err := d.Finder.Find(d.Spec)
+		if !errors.Is(err, blkid.ErrNotFound) {
+			return dev, err
+		}
+		var lvErr error
+		if d.LVM != nil && lvm.MayName(d.Spec) {
+			var path string
+			var p *lvm.Plan
+			path, p, lvErr = d.LVM(d.Spec)
+			if lvErr == nil {
+				return d.probeLV(path, p)
+			}
+			if !lvm.Waiting(lvErr) {
+				return blkid.Device{}, lvErr
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			err = fmt.Errorf("%w after waiting %v: %w; is the driver module for the disk in the image? (add it with --module)",
+				err, time.Since(start).Round(time.Millisecond), ctx.Err())
+			if lvErr != nil {
+				err = fmt.Errorf("%w; LVM: %w", err, lvErr)
+			}
+			return blkid.Device{}, err
+		}
+	}
+}
+
+// probeLV describes the device made for the LV of p at path.
+func (d *Disk) probeLV(path string, p *lvm.Plan) (blkid.Device, error) {
+	kind := "linear"
+	if slices.ContainsFunc(p.Targets, func(t dm.Target) bool { return t.Type != "linear" }) {
+		kind = "striped"
+	}
+	d.logf("LVM: %s/%s (%s, %d segments, %d sectors) is %s", p.VG.Name, p.LV.Name, kind, len(p.Targets), p.Sectors, path)
+	f, err := os.Open(path)
+	if err != nil {
+		return blkid.Device{}, fmt.Errorf("LV %s/%s: %w", p.VG.Name, p.LV.Name, err)
+	}
+	defer f.Close()
+	dev := blkid.Device{Name: filepath.Base(path), Path: path}
+	if dev.FSType, dev.UUID, dev.Label, err = blkid.Probe(f); err != nil {
+		return blkid.Device{}, fmt.Errorf("LV %s/%s: %s: %w", p.VG.Name, p.LV.Name, path, err)
+	}
+	return dev, nil
 }
 
 func (d *Disk) unmount() error {

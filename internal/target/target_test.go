@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ukdump/ukdump/internal/blkid"
+	"github.com/ukdump/ukdump/internal/dm"
+	"github.com/ukdump/ukdump/internal/lvm"
 )
 
 func TestDumpDirName(t *testing.T) {
@@ -573,5 +575,97 @@ func TestParseDumpDirName(t *testing.T) {
 	}
 	if got := DumpDirName("web-1", crash); got != "web-1-20261201T221005Z" {
 		t.Errorf("DumpDirName = %q", got)
+	}
+}
+
+// TestDiskOpenLVM: a spec that no block device has but an LVM logical
+// volume does is mounted from the device LVM makes; LVM's final errors
+// end the wait at once, the others are reported when it times out.
+func TestDiskOpenLVM(t *testing.T) {
+	f := fakeDisks(t, map[string][]byte{"nvme0n1p2": make([]byte, 8192)}) // a PV: no file system
+	lv := filepath.Join(f.DevRoot, "mapper", "vg0-crash")
+	if err := os.MkdirAll(filepath.Dir(lv), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lv, ext4Image(t, "crashdump"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan := &lvm.Plan{VG: &lvm.VG{Name: "vg0"}, LV: &lvm.LV{Name: "crash"}, Sectors: 2048,
+		Targets: []dm.Target{{Start: 0, Length: 2048, Type: "linear", Params: "259:2 2048"}}}
+	for _, spec := range []string{"LABEL=crashdump", "/dev/mapper/vg0-crash", "/dev/vg0/crash"} {
+		var r recorder
+		var logs, asked []string
+		d := r.disk(f, filepath.Join(t.TempDir(), "mnt"))
+		d.Spec = spec
+		d.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+		calls := 0
+		d.LVM = func(spec string) (string, *lvm.Plan, error) {
+			asked = append(asked, spec)
+			if calls++; calls < 3 { // the PV appears late
+				return "", nil, fmt.Errorf("VG vg0: PV pv0 missing: %w", lvm.ErrMissingPV)
+			}
+			return lv, plan, nil
+		}
+		dir, err := d.Open(context.Background())
+		if err != nil {
+			t.Fatalf("Open(%s) = %v", spec, err)
+		}
+		dir.Close()
+		if len(r.mounts) != 1 || r.mounts[0].Source != lv || r.mounts[0].FSType != "ext4" {
+			t.Errorf("Open(%s) mounted %v, want %s (ext4)", spec, r.mounts, lv)
+		}
+		if len(asked) != 3 || asked[0] != spec {
+			t.Errorf("Open(%s) asked LVM for %q, want %s three times", spec, asked, spec)
+		}
+		if all := strings.Join(logs, "\n"); !strings.Contains(all, "LVM: vg0/crash (linear, 1 segments, 2048 sectors) is "+lv) || !strings.Contains(all, "found "+lv) {
+			t.Errorf("Open(%s) logged %q, want the LV and its device", spec, logs)
+		}
+	}
+
+	// A PARTUUID or a plain partition is never an LV.
+	var r recorder
+	d := r.disk(f, filepath.Join(t.TempDir(), "mnt"))
+	d.Spec, d.Wait = "/dev/sdb1", 60*time.Millisecond
+	d.LVM = func(spec string) (string, *lvm.Plan, error) {
+		t.Errorf("LVM asked for %s", spec)
+		return "", nil, lvm.ErrNotFound
+	}
+	if _, err := d.Open(context.Background()); !errors.Is(err, blkid.ErrNotFound) || strings.Contains(err.Error(), "LVM") {
+		t.Errorf("Open(/dev/sdb1) = %v, want not found, without LVM", err)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		lvmErr error
+		wait   time.Duration
+		want   []string
+		is     []error
+	}{
+		{"unsupported: at once", fmt.Errorf("VG vg0: LV crash is of type thin (thin provisioning): %w", lvm.ErrUnsupported), time.Hour,
+			[]string{"disk LABEL=crashdump path /var/crash: VG vg0: LV crash is of type thin"}, []error{lvm.ErrUnsupported}},
+		{"missing PV: after the wait", fmt.Errorf("VG vg0: PV pv1 missing: LV crash cannot be assembled: %w", lvm.ErrMissingPV), 100 * time.Millisecond,
+			[]string{`LABEL="crashdump"`, "after waiting", "--module", "LVM: VG vg0: PV pv1 missing: LV crash cannot be assembled"},
+			[]error{blkid.ErrNotFound, lvm.ErrMissingPV, context.DeadlineExceeded}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var r recorder
+			d := r.disk(f, filepath.Join(t.TempDir(), "mnt"))
+			d.Wait = tt.wait
+			d.LVM = func(string) (string, *lvm.Plan, error) { return "", nil, tt.lvmErr }
+			_, err := d.Open(context.Background())
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("Open() = %v, want it to contain %q", err, w)
+				}
+			}
+			for _, w := range tt.is {
+				if !errors.Is(err, w) {
+					t.Errorf("Open() = %v, want errors.Is %v", err, w)
+				}
+			}
+			if len(r.mounts) != 0 {
+				t.Errorf("Open() mounted %v", r.mounts)
+			}
+		})
 	}
 }
