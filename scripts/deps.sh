@@ -22,6 +22,7 @@ pkgs=(
   fdisk                    # sfdisk: the guest disk's GPT, written into an image file
   lintian                  # checks the ukdump .deb
   lvm2                     # internal/lvm/testdata/mk.sh writes the LVM2 test data with it
+  xfsprogs btrfs-progs     # the XFS and btrfs dump disks of the installed-system scenarios
 )
 
 missing=()

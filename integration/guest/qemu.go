@@ -19,11 +19,21 @@ import (
 	"time"
 )
 
-// Drives are the ways BootOptions.Drive attaches the disk.
+// Drives are the ways BootOptions.Drive and Extra attach a disk.
 const (
 	Virtio = "virtio" // virtio-blk: /dev/vda
 	NVMe   = "nvme"   // an NVMe controller: /dev/nvme0n1
+	SATA   = "sata"   // a disk on an AHCI controller (ich9-ahci, ide-hd): /dev/sda
+	SCSI   = "scsi"   // a disk on a virtio-scsi controller (scsi-hd): /dev/sda
 )
+
+// An ExtraDisk is a disk attached besides the root disk.
+type ExtraDisk struct {
+	// Path is a raw image.
+	Path string
+	// Drive is how it is attached: Virtio, NVMe, SATA or SCSI.
+	Drive string
+}
 
 // BootOptions configures Start.
 type BootOptions struct {
@@ -31,8 +41,10 @@ type BootOptions struct {
 	Kernel, Initrd string
 	// Disk is the image from Disk, attached read-write as Drive.
 	Disk string
-	// Drive is Virtio (default) or NVMe.
+	// Drive is Virtio (default), NVMe, SATA or SCSI.
 	Drive string
+	// Extra are more disks, attached after Disk.
+	Extra []ExtraDisk
 	// Cmdline is the kernel command line. Default: DefaultCmdline(RootUUID).
 	Cmdline string
 	// RootUUID is the UUID Disk returned, for the default Cmdline.
@@ -163,16 +175,33 @@ func (o BootOptions) qemuArgs() ([]string, error) {
 		args = append(args, "-no-reboot")
 	}
 	args = append(args, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cmdline)
-	drive := "file=" + o.Disk + ",format=raw"
-	switch o.Drive {
-	case "", Virtio:
-		args = append(args, "-drive", drive+",if=virtio")
-	case NVMe:
-		args = append(args, "-drive", drive+",if=none,id=disk0", "-device", "nvme,drive=disk0,serial=ukdump-guest")
-	default:
-		return nil, fmt.Errorf("guest boot: unknown drive %q (want %q or %q)", o.Drive, Virtio, NVMe)
+	for i, d := range append([]ExtraDisk{{Path: o.Disk, Drive: o.Drive}}, o.Extra...) {
+		a, err := driveArgs(i, d)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, a...)
 	}
 	return append(args, o.Args...), nil
+}
+
+// driveArgs attaches disk number i.
+func driveArgs(i int, d ExtraDisk) ([]string, error) {
+	id := fmt.Sprintf("disk%d", i)
+	drive := "file=" + d.Path + ",format=raw"
+	switch d.Drive {
+	case "", Virtio:
+		return []string{"-drive", drive + ",if=virtio"}, nil
+	case NVMe:
+		return []string{"-drive", drive + ",if=none,id=" + id, "-device", fmt.Sprintf("nvme,drive=%s,serial=ukdump-%s", id, id)}, nil
+	case SATA:
+		return []string{"-device", "ich9-ahci,id=ahci" + id, "-drive", drive + ",if=none,id=" + id,
+			"-device", fmt.Sprintf("ide-hd,drive=%s,bus=ahci%s.0", id, id)}, nil
+	case SCSI:
+		return []string{"-device", "virtio-scsi-pci,id=scsi" + id, "-drive", drive + ",if=none,id=" + id,
+			"-device", fmt.Sprintf("scsi-hd,drive=%s,bus=scsi%s.0", id, id)}, nil
+	}
+	return nil, fmt.Errorf("guest boot: disk %s: unknown drive %q (want %q, %q, %q or %q)", d.Path, d.Drive, Virtio, NVMe, SATA, SCSI)
 }
 
 // escapes matches the terminal control sequences systemd colours its status with.

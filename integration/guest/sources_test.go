@@ -125,14 +125,18 @@ func TestRecipeKey(t *testing.T) {
 }
 
 func TestBootArgs(t *testing.T) {
-	o := BootOptions{Kernel: "k", Initrd: "i", Disk: "d.img", RootUUID: "u", Drive: NVMe, Append: "x=1"}
+	o := BootOptions{Kernel: "k", Initrd: "i", Disk: "d.img", RootUUID: "u", Drive: NVMe, Append: "x=1",
+		Extra: []ExtraDisk{{"s.img", SATA}, {"c.img", SCSI}, {"v.img", ""}}}
 	got, err := o.qemuArgs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := strings.Join(got, " ")
 	for _, w := range []string{"-accel tcg", "-m 1G", "-no-reboot", "-append root=UUID=u ro console=ttyS0 crashkernel=96M x=1",
-		"-drive file=d.img,format=raw,if=none,id=disk0 -device nvme,drive=disk0"} {
+		"-drive file=d.img,format=raw,if=none,id=disk0 -device nvme,drive=disk0",
+		"-device ich9-ahci,id=ahcidisk1 -drive file=s.img,format=raw,if=none,id=disk1 -device ide-hd,drive=disk1,bus=ahcidisk1.0",
+		"-device virtio-scsi-pci,id=scsidisk2 -drive file=c.img,format=raw,if=none,id=disk2 -device scsi-hd,drive=disk2,bus=scsidisk2.0",
+		"-drive file=v.img,format=raw,if=virtio"} {
 		if !strings.Contains(s, w) {
 			t.Errorf("qemuArgs() = %s; want %q in it", s, w)
 		}
@@ -144,5 +148,9 @@ func TestBootArgs(t *testing.T) {
 	o.Drive = "ide"
 	if _, err := o.qemuArgs(); err == nil {
 		t.Errorf("qemuArgs() with Drive ide: no error")
+	}
+	o.Drive, o.Extra = "", []ExtraDisk{{"x.img", "floppy"}}
+	if _, err := o.qemuArgs(); err == nil || !strings.Contains(err.Error(), "x.img") {
+		t.Errorf("qemuArgs() with an extra floppy = %v, want an error naming it", err)
 	}
 }
