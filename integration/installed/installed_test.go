@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -28,7 +29,7 @@ import (
 // tools are the host programs the test runs, itself or through
 // integration/guest (debootstrap only when the guest tree is not cached).
 var tools = []string{"qemu-system-x86_64", "timeout", "unshare", "chroot", "cp", "sfdisk", "mkfs.ext4",
-	"debugfs", "crash", "debootstrap", "dpkg-query", "apt-get", "dpkg-deb"}
+	"debugfs", "crash", "debootstrap", "dpkg-query", "apt-get", "dpkg-deb", "mkfs.xfs", "mkfs.btrfs", "mount", "find"}
 
 // The systemd units of the package, by the description systemd prints when
 // it starts and finishes them.
@@ -48,7 +49,46 @@ type scenario struct {
 	// refuse: in the crash boot, before ukdump.service, ukdump load with
 	// prepare's image against crash's kernel.
 	refuse bool
+	// drive attaches the root disk: guest.Virtio ("") or guest.NVMe.
+	drive string
+	// dump is where the dump goes: "" for /var/crash on the root file
+	// system, or a second disk (dumpDisks).
+	dump string
+	// crashkernel is the reservation in MiB; 0 is the default 96.
+	crashkernel int
+	// modules are what ukdump build's host-only detection must find.
+	modules []string
 }
+
+// A dumpDisk is a second disk that a scenario saves its dump to.
+type dumpDisk struct {
+	drive  string // how it is attached
+	fstype string // its file system
+	// lvm: the guest makes an LVM2 VG on the disk's partition and /var/crash
+	// an XFS in an LV of it, and the image is built with the default config;
+	// else the host formats the whole disk with LABEL=crashdump and the
+	// config names it.
+	lvm bool
+	// dev is the disk's partition in the guest, for lvm.
+	dev string
+}
+
+var dumpDisks = map[string]dumpDisk{
+	"xfs-sata":   {drive: guest.SATA, fstype: "xfs"},
+	"btrfs-scsi": {drive: guest.SCSI, fstype: "btrfs"},
+	"lvm-nvme":   {drive: guest.NVMe, fstype: "xfs", lvm: true, dev: "/dev/nvme0n1p1"},
+}
+
+// dumpDiskConfig is the config of a scenario that saves to the whole disk
+// labelled crashdump.
+const dumpDiskConfig = `# written by ukdump's installed-system test: the dump disk
+[[target]]
+device = "LABEL=crashdump"
+path = "/"
+
+[retention]
+min_free = "64MiB"
+`
 
 // env is what every scenario shares.
 type env struct {
@@ -72,8 +112,18 @@ func TestInstalled(t *testing.T) {
 	}
 	e := setup(ctx, t)
 	for _, sc := range []scenario{
-		{name: "6.1", crash: e.rel61},
-		{name: "upgrade", prepare: e.rel61, crash: e.rel612, refuse: true},
+		// Root (and /var/crash) on an NVMe disk, ext4.
+		{name: "6.1", crash: e.rel61, drive: guest.NVMe, modules: []string{"nvme", "ext4"}},
+		// 6.1, then 6.12; the dump disk on virtio-scsi, btrfs. 6.1's image
+		// with btrfs needs 96.8 MiB (its modules are not compressed, 6.12's
+		// are: 84.2 MiB): 112M, as ukdump load says.
+		{name: "upgrade", prepare: e.rel61, crash: e.rel612, refuse: true, dump: "btrfs-scsi", crashkernel: 112,
+			modules: []string{"virtio_scsi", "sd_mod", "btrfs"}},
+		// The dump disk on AHCI SATA, XFS (the image needs 97.1 MiB).
+		{name: "xfs-sata", crash: e.rel61, dump: "xfs-sata", crashkernel: 112, modules: []string{"ahci", "sd_mod", "xfs"}},
+		// The Ubuntu/RHEL server layout: /var/crash on an LV of a VG on a
+		// GPT partition of an NVMe disk, XFS.
+		{name: "lvm-nvme", crash: e.rel61, dump: "lvm-nvme", crashkernel: 112, modules: []string{"nvme", "dm_mod", "xfs"}},
 	} {
 		t.Run(sc.name, func(t *testing.T) { e.run(ctx, t, sc) })
 	}
@@ -122,7 +172,8 @@ func setup(ctx context.Context, t *testing.T) *env {
 	t.Logf("package: %s, %d bytes", e.deb, st.Size())
 
 	rootStart := time.Now()
-	if e.root, err = guest.Root(ctx, guest.RootOptions{Log: e.log}); err != nil {
+	// lvm2 and xfsprogs: the guest makes the LVM layout of lvm-nvme itself.
+	if e.root, err = guest.Root(ctx, guest.RootOptions{Log: e.log, Packages: []string{"lvm2", "xfsprogs"}}); err != nil {
 		t.Fatalf("guest.Root() = %v", err)
 	}
 	t.Logf("guest tree: %s in %v", e.root, time.Since(rootStart).Round(time.Millisecond))
@@ -156,8 +207,48 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 			units = append(units, refuseUnit(sc.crash, sc.prepare))
 		}
 	}
+	b := boot{drive: sc.drive, crashkernel: sc.crashkernel}
+	if v := os.Getenv("UKDUMP_E2E_CRASHKERNEL"); v != "" { // measuring a floor by hand
+		if _, err := fmt.Sscanf(v, "%d", &b.crashkernel); err != nil {
+			t.Fatalf("UKDUMP_E2E_CRASHKERNEL=%q: want MiB, e.g. 88", v)
+		}
+		t.Logf("crashkernel=%dM (UKDUMP_E2E_CRASHKERNEL)", b.crashkernel)
+	}
+	var extra []guest.File
+	var enable []string
+	dd, onDisk := dumpDisks[sc.dump]
+	if sc.dump != "" && !onDisk {
+		t.Fatalf("scenario %s: no dump disk %q", sc.name, sc.dump)
+	}
+	if onDisk {
+		img, err := makeDumpDisk(ctx, filepath.Join(dir, "dump.img"), dd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if !t.Failed() {
+				os.Remove(img)
+			}
+		}()
+		b.extra = []guest.ExtraDisk{{Path: img, Drive: dd.drive}}
+		if dd.lvm {
+			units = append(units, lvmUnit(dd.dev))
+		} else {
+			// The config names the disk; a mount unit mounts it in every
+			// boot, as a server mounts its dump disk: the crash finds it
+			// mounted (an XFS with a dirty log), and ukdump status sees
+			// the dump in the boot after.
+			extra = append(extra, guest.File{Path: "/etc/ukdump/ukdump.toml", Data: []byte(dumpDiskConfig)},
+				guest.File{Path: "/etc/systemd/system/var-dumpdisk.mount", Data: []byte(
+					"[Unit]\nDescription=ukdump e2e: the dump disk\n\n[Mount]\nWhat=/dev/disk/by-label/crashdump\nWhere=/var/dumpdisk\nType=" +
+						dd.fstype + "\n\n[Install]\nWantedBy=local-fs.target\n")})
+			enable = append(enable, "var-dumpdisk.mount")
+		}
+	}
 	units = append(units, crashUnit(sc.crash), reportUnit())
 	files, names := guestFiles(units...)
+	files, names = append(files, extra...), append(names, enable...)
+
 	diskStart := time.Now()
 	disk, uuid, err := guest.Disk(ctx, e.root, guest.DiskOptions{
 		Path: filepath.Join(dir, "disk.img"), Debs: []string{e.deb}, Files: files, Units: names, Log: e.log})
@@ -178,12 +269,12 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	}
 
 	if sc.prepare != "" {
-		e.prepareBoot(ctx, t, dir, sc.prepare, disk, uuid, fs)
+		e.prepareBoot(ctx, t, dir, sc.prepare, disk, uuid, fs, b)
 	}
 
 	// The crash boot: boot, build and load, crash, capture, boot again,
 	// report, power off.
-	r := e.start(ctx, t, dir, "crash", sc.crash, disk, uuid, true)
+	r := e.start(ctx, t, dir, "crash", sc.crash, disk, uuid, true, b)
 	if sc.refuse {
 		r.expect(prefix+"refuse: kexec_crash_loaded", 8*time.Minute)
 		t.Run("refusal", func(t *testing.T) { checkRefusal(t, r.lines(prefix+"refuse: "), sc.prepare, sc.crash) })
@@ -217,9 +308,30 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 			t.Errorf("console at %.1fs: %q, want %q", l.line.At.Seconds(), l.line.Text, l.want)
 		}
 	}
+	// An XFS mounted when the machine crashed has a dirty log: the capture
+	// kernel's mount replays it.
+	if onDisk && dd.fstype == "xfs" {
+		captureLines := r.vm.Lines()[r.index(capture):r.index(result)]
+		if !slices.ContainsFunc(captureLines, func(l guest.Line) bool { return strings.Contains(l.Text, "): Starting recovery") }) {
+			t.Errorf("the capture kernel's console has no XFS log recovery: the dump disk was mounted at the crash")
+		}
+	}
 	image := "/var/lib/ukdump/ukdump-" + sc.crash + ".img"
 	journal := r.lines(prefix + "crash: ukdump.service: ")
-	for _, w := range []string{image, "UUID=" + uuid} {
+	// The image names the target, and host-only detection its modules.
+	want := []string{image}
+	switch {
+	case !onDisk:
+		want = append(want, "UUID="+uuid)
+	case dd.lvm:
+		want = append(want, "("+lvmVG+"-"+lvmLV+", LVM)") // host-only: dm_mod: device-mapper device dm-0 (vgcrash-dumps, LVM)
+	default:
+		want = append(want, "LABEL=crashdump")
+	}
+	for _, m := range sc.modules {
+		want = append(want, "ukdump build: host-only: "+m+": ")
+	}
+	for _, w := range want {
 		if !slices.ContainsFunc(journal, func(s string) bool { return strings.Contains(s, w) }) {
 			t.Errorf("ukdump.service's journal in the crash boot says nothing of %q (built at boot):\n  %s", w, strings.Join(journal, "\n  "))
 		}
@@ -232,7 +344,21 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	}
 
 	// The disk: the dump, the image.
-	dump := e.checkDump(ctx, t, dir, fs, sc.crash)
+	var dfs dumpFS = fs
+	crashDir := "/var/crash"
+	if onDisk {
+		crashDir = "/"
+		if dd.lvm {
+			lfs, err := lvFS(ctx, b.extra[0].Path, lvmVG, lvmLV, dd.fstype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dfs = lfs
+		} else {
+			dfs = loopFS{disk: b.extra[0].Path, fstype: dd.fstype}
+		}
+	}
+	dump := e.checkDump(ctx, t, dir, dfs, crashDir, sc.crash)
 	imgs, err := fs.ls(ctx, "/var/lib/ukdump")
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +382,7 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 
 	// The boot after the crash: the boot report and ukdump status name it.
 	if dump != "" {
-		where := "/var/crash/" + dump
+		where := crashDir + "/" + dump
 		for _, p := range []string{"report: ukdump-report.service: ", "report: status: "} {
 			ls := r.lines(prefix + p)
 			all := strings.Join(ls, "\n")
@@ -281,9 +407,9 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 
 // prepareBoot boots release once, so that ukdump.service builds its image,
 // and checks that the disk then holds that image alone.
-func (e *env) prepareBoot(ctx context.Context, t *testing.T, dir, release, disk, uuid string, fs ext4) {
+func (e *env) prepareBoot(ctx context.Context, t *testing.T, dir, release, disk, uuid string, fs ext4, b boot) {
 	t.Helper()
-	r := e.start(ctx, t, dir, "prepare", release, disk, uuid, false)
+	r := e.start(ctx, t, dir, "prepare", release, disk, uuid, false, b)
 	svc, ok := r.unitDone(loadUnitDesc, 8*time.Minute)
 	if !ok {
 		t.Errorf("ukdump.service failed in the %s boot: %s\n  %s", release, svc.Text, strings.Join(r.lines(prefix+"prepare: "), "\n  "))
@@ -331,11 +457,11 @@ func checkRefusal(t *testing.T, lines []string, imageRel, release string) {
 	}
 }
 
-// checkDump finds the one dump directory in /var/crash, copies it to
+// checkDump finds the one dump directory in crashDir of fs, copies it to
 // dir/dump and checks it; it returns the directory's name.
-func (e *env) checkDump(ctx context.Context, t *testing.T, dir string, fs ext4, release string) string {
+func (e *env) checkDump(ctx context.Context, t *testing.T, dir string, fs dumpFS, crashDir, release string) string {
 	t.Helper()
-	ents, err := fs.ls(ctx, "/var/crash")
+	ents, err := fs.ls(ctx, crashDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +472,7 @@ func (e *env) checkDump(ctx context.Context, t *testing.T, dir string, fs ext4, 
 		}
 	}
 	if len(dumps) != 1 {
-		t.Errorf("/var/crash holds %v, want one dump directory", ents)
+		t.Errorf("%s holds %v, want one dump directory", crashDir, ents)
 		return ""
 	}
 	name := dumps[0]
@@ -354,7 +480,7 @@ func (e *env) checkDump(ctx context.Context, t *testing.T, dir string, fs ext4, 
 		t.Errorf("dump directory %q, want %s-<crash time>", name, guest.Hostname)
 	}
 	local := filepath.Join(dir, "dump")
-	files, err := fs.copyDir(ctx, "/var/crash/"+name, local)
+	files, err := fs.copyDir(ctx, path.Join(crashDir, name), local)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +490,7 @@ func (e *env) checkDump(ctx context.Context, t *testing.T, dir string, fs ext4, 
 	}
 	for _, want := range []string{"vmcore", "vmcore-dmesg.txt", "manifest.json", "ukdump.log"} {
 		if !slices.Contains(got, want) {
-			t.Errorf("/var/crash/%s holds %v: no %s", name, got, want)
+			t.Errorf("%s holds %v: no %s", path.Join(crashDir, name), got, want)
 		}
 	}
 	if t.Failed() {
@@ -418,10 +544,17 @@ type vmRun struct {
 	name string
 }
 
+// A boot is how a scenario's disks are attached, and its reservation.
+type boot struct {
+	drive       string // the root disk's
+	extra       []guest.ExtraDisk
+	crashkernel int // MiB; 0 is 96
+}
+
 // start boots the disk on the guest's kernel release with the default
-// command line (crashkernel=96M). With reboot, a guest reboot boots it
-// again; a power-off ends the run.
-func (e *env) start(ctx context.Context, t *testing.T, dir, name, release, disk, uuid string, reboot bool) *vmRun {
+// command line (crashkernel=96M, or b's). With reboot, a guest reboot
+// boots it again; a power-off ends the run.
+func (e *env) start(ctx context.Context, t *testing.T, dir, name, release, disk, uuid string, reboot bool, b boot) *vmRun {
 	t.Helper()
 	kernel, initrd, err := guest.Kernel(e.root, release)
 	if err != nil {
@@ -431,8 +564,12 @@ func (e *env) start(ctx context.Context, t *testing.T, dir, name, release, disk,
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := guest.Start(ctx, guest.BootOptions{Kernel: kernel, Initrd: initrd, Disk: disk, RootUUID: uuid,
-		Console: serial, Reboot: reboot, Timeout: 25 * time.Minute})
+	opts := guest.BootOptions{Kernel: kernel, Initrd: initrd, Disk: disk, RootUUID: uuid, Drive: b.drive, Extra: b.extra,
+		Console: serial, Reboot: reboot, Timeout: 25 * time.Minute}
+	if b.crashkernel != 0 {
+		opts.Cmdline = strings.Replace(guest.DefaultCmdline(uuid), "crashkernel=96M", fmt.Sprintf("crashkernel=%dM", b.crashkernel), 1)
+	}
+	vm, err := guest.Start(ctx, opts)
 	if err != nil {
 		serial.Close()
 		t.Fatalf("guest.Start() = %v", err)
@@ -517,4 +654,37 @@ func (r *vmRun) lines(p string) []string {
 func (r *vmRun) index(l guest.Line) int {
 	i := slices.IndexFunc(r.vm.Lines(), func(x guest.Line) bool { return x == l })
 	return max(i, 0)
+}
+
+// makeDumpDisk makes the dump disk of d at img: 3 GiB, sparse, formatted
+// whole with LABEL=crashdump, or for LVM a GPT with one partition of type
+// Linux LVM, which the guest makes its VG on.
+func makeDumpDisk(ctx context.Context, img string, d dumpDisk) (string, error) {
+	f, err := os.Create(img)
+	if err != nil {
+		return "", err
+	}
+	err = f.Truncate(3 << 30)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	var cmd *exec.Cmd
+	switch {
+	case d.lvm:
+		cmd = exec.CommandContext(ctx, "sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", img)
+		cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, type=E6D6D379-F507-44C2-A23C-238F2A3DF928, name=crash-pv\n")
+	case d.fstype == "xfs":
+		cmd = exec.CommandContext(ctx, "mkfs.xfs", "-q", "-f", "-L", "crashdump", img)
+	case d.fstype == "btrfs":
+		cmd = exec.CommandContext(ctx, "mkfs.btrfs", "-q", "-f", "-L", "crashdump", img)
+	default:
+		return "", fmt.Errorf("dump disk: no way to make %s", d.fstype)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, out)
+	}
+	return img, nil
 }

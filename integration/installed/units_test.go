@@ -32,6 +32,9 @@ const (
 //	crash      how ukdump.service did, ukdump test, then ukdump test --yes
 //	report     the boot after the crash: the boot report's journal and
 //	           ukdump status, then power off
+//	lvm DEV    the server layout, once: an LVM2 volume group on the
+//	           partition DEV, a logical volume with XFS in it mounted on
+//	           /var/crash (and in /etc/fstab for the boots after)
 //
 // The steps that should end the boot power off when they fail, so a broken
 // run costs seconds, not the test's timeout.
@@ -95,6 +98,22 @@ report)
 	say done
 	systemctl --no-block poweroff
 	;;
+lvm)
+	if grep -q ' /var/crash ' /etc/fstab; then
+		say "/var/crash: $(findmnt -n -o SOURCE,FSTYPE /var/crash)"
+		exit 0
+	fi
+	set -e
+	pvcreate -q "$2" 2>&1 | prefixed ""
+	vgcreate -q ` + lvmVG + ` "$2" 2>&1 | prefixed ""
+	lvcreate -q -y -n ` + lvmLV + ` -L 2G ` + lvmVG + ` 2>&1 | prefixed ""
+	mkfs.xfs -q -L crashlv /dev/` + lvmVG + `/` + lvmLV + ` 2>&1 | prefixed ""
+	mkdir -p /var/crash
+	mount /dev/` + lvmVG + `/` + lvmLV + ` /var/crash
+	echo '/dev/` + lvmVG + `/` + lvmLV + ` /var/crash xfs defaults 0 2' >>/etc/fstab
+	sync
+	say "/var/crash: $(findmnt -n -o SOURCE,FSTYPE /var/crash) on $(lvs --noheadings -o lv_name,vg_name,devices ` + lvmVG + ` | xargs)"
+	;;
 *)
 	say "unknown step"
 	systemctl --no-block poweroff
@@ -135,6 +154,22 @@ func refuseUnit(release, imageRelease string) unit {
 		step: "refuse", args: []string{imageRelease},
 		unit: []string{"After=local-fs.target", "Before=ukdump.service", "RequiresMountsFor=/var/lib/ukdump /boot",
 			"ConditionKernelVersion=" + release, "ConditionPathExists=!" + crashedMark}}
+}
+
+// The volume group and logical volume of the lvm step.
+const (
+	lvmVG = "vgcrash"
+	lvmLV = "dumps"
+)
+
+// lvmUnit makes the LVM layout on the partition dev before ukdump.service
+// builds the image.
+func lvmUnit(dev string) unit {
+	d := strings.TrimPrefix(strings.ReplaceAll(dev, "/", "-"), "-") + ".device" // dev-nvme0n1p1.device
+	return unit{name: "ukdump-e2e-lvm.service", description: "ukdump e2e: /var/crash on LVM on " + dev,
+		step: "lvm", args: []string{dev},
+		unit: []string{"After=local-fs.target " + d, "Requires=" + d, "Before=ukdump.service",
+			"ConditionPathExists=!" + crashedMark}}
 }
 
 func crashUnit(release string) unit {
