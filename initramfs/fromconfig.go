@@ -48,6 +48,9 @@ type ConfigOpts struct {
 	// MachineID is the file whose machine id goes into the image (default
 	// /etc/machine-id; a missing file puts none in).
 	MachineID string
+	// CABundle is the CA bundle copied into the image for https s3 targets
+	// without ca_file (default DefaultCABundle).
+	CABundle string
 }
 
 // ConfigImage is the image a config needs.
@@ -109,6 +112,11 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	if err != nil {
 		return ConfigImage{}, err
 	}
+	s3f, err := s3Files(&c, o.CABundle)
+	if err != nil {
+		return ConfigImage{}, err
+	}
+	files = append(files, s3f...)
 	warnings = append(warnings, storageWarnings...)
 	remarshal := len(files) > 0 || len(resolved) > 0
 	if o.MachineID == "" {

@@ -28,7 +28,6 @@ import (
 	"github.com/ukdump/ukdump/internal/kexec"
 	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/target"
-	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
 // check is one line of ukdump test's report.
@@ -117,16 +116,16 @@ func (c Context) readConfig() (*config.Config, error) {
 func (c Context) resolveTarget(t config.Target) (string, error) {
 	switch {
 	case t.IsNetwork():
-		u, err := targetspec.ParseURL(t.URL)
+		addr, err := t.NetAddr()
 		if err != nil {
 			return "", err
 		}
-		conn, err := net.DialTimeout("tcp", u.Addr(), 5*time.Second)
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
-			return "", fmt.Errorf("cannot reach %s now: %w", u.Addr(), err)
+			return "", fmt.Errorf("cannot reach %s now: %w", addr, err)
 		}
 		conn.Close()
-		return "reached " + u.Addr(), nil
+		return "reached " + addr, nil
 	case t.AutoDevice():
 		resolve := c.Resolve
 		if resolve == nil {
