@@ -79,8 +79,8 @@ func TestCaptureS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(got)
-	if !m.Complete || m.File != "vmcore" || m.SHA256 != hex.EncodeToString(sum[:]) || m.Target != "s3://dumps/fleet/" {
-		t.Errorf("manifest = %+v, want complete, vmcore, sha256 %x, target s3://dumps/fleet/", m, sum)
+	if !m.Complete || m.File != "vmcore" || m.SHA256 != hex.EncodeToString(sum[:]) || m.Target != "s3://dumps/fleet" {
+		t.Errorf("manifest = %+v, want complete, vmcore, sha256 %x, target s3://dumps/fleet", m, sum)
 	}
 	if log, err := srv.Object("dumps", key+"ukdump.log"); err != nil || !strings.Contains(string(log), "s3: completed fleet/"+o.Dir+"/vmcore") {
 		t.Errorf("ukdump.log = %q, %v; want the upload completed", log, err)

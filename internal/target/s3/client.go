@@ -7,12 +7,14 @@
 // is whole, and the side files are plain objects.
 //
 // The protocol is a handful of REST calls over net/http, signed with
-// aws-sdk-go-v2's standalone SigV4 signer (aws/signer/v4). Measured on the
-// capture busybox (make out/bb, 2026-12-02, Go 1.26): this client adds
-// 0.10 MB over net/http + TLS + encoding/xml in a static binary, where
-// minio-go/v7's Core API adds 1.49 MB (see docs/design.md, "S3"); the signer
-// also takes the signing time as an argument, which the clock-skew
-// correction needs. The package is only linked into the full busybox
+// aws-sdk-go-v2's standalone SigV4 signer (aws/signer/v4). Measured
+// 2026-12-02 (Go 1.26, -trimpath -s -w): in a static binary the signer adds
+// 0.10 MB over net/http + TLS + encoding/xml, minio-go/v7's Core API 1.49 MB;
+// the capture busybox (make out/bb) went from 8466558 to 10211454 bytes with
+// this target (net/http without HTTP/2, TLS, XML, signer), and linking
+// minio-go's Core calls into it as well made 11108478 (docs/design.md, "The
+// S3 target"). The signer also takes the signing time as an argument, which
+// the clock-skew correction needs. The package is only linked into the full busybox
 // (internal/capture's net_on.go): the disk-only one (ukdump_nonet) has no
 // net/http at all.
 package s3

@@ -161,7 +161,9 @@ type Dir struct {
 
 var _ target.Dir = (*Dir)(nil)
 
-func (d *Dir) String() string { return "s3://" + d.c.Bucket + "/" + d.prefix }
+func (d *Dir) String() string {
+	return strings.TrimSuffix("s3://"+d.c.Bucket+"/"+d.prefix, "/")
+}
 
 func (d *Dir) key(name string) string { return d.prefix + name }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -189,7 +190,7 @@ func (u *Upload) send(p part) error {
 			return errors.Join(err, lerr)
 		}
 		for _, g := range got {
-			if g.Number == p.n && g.Size == want.Size && g.ETag == want.ETag {
+			if g.Number == p.n && g.Size == want.Size && sameETag(g.ETag, want.ETag) {
 				u.c.Logf("s3: %s part %d was stored before the connection dropped", u.key, p.n)
 				u.mu.Lock()
 				u.parts[p.n] = g
@@ -241,7 +242,7 @@ func (u *Upload) Complete() error {
 	for i := 1; i <= u.n; i++ {
 		g, ok := have[i]
 		sent := u.parts[i]
-		if !ok || g.Size != sent.Size || g.ETag != sent.ETag {
+		if !ok || g.Size != sent.Size || !sameETag(g.ETag, sent.ETag) {
 			return fmt.Errorf("s3: %s: the server lost part %d of %d (it lists %d parts): the upload cannot be completed", u.key, i, u.n, len(got))
 		}
 		parts = append(parts, g)
@@ -256,6 +257,11 @@ func (u *Upload) Complete() error {
 		}
 	}
 	return err
+}
+
+// sameETag compares ETags as stores write them: quoted or not, in either case.
+func sameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
 }
 
 // Abort drops the upload and its parts.

@@ -10,14 +10,21 @@
 package s3test
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Credentials of the server's root user.
@@ -27,21 +34,63 @@ const (
 	Region    = "us-east-1"
 )
 
-// Binary finds versitygw: in the test cache, else on $PATH.
-func Binary(t testing.TB) string {
+// Find finds versitygw: in the test cache, else on $PATH.
+func Find() (string, error) {
 	cache := os.Getenv("UKDUMP_TEST_CACHE")
 	if cache == "" {
 		cache = "/var/cache/ukdump-test"
 	}
 	p := filepath.Join(cache, "bin", "versitygw")
 	if _, err := os.Stat(p); err == nil {
-		return p
+		return p, nil
 	}
 	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
+		return p, nil
 	}
-	t.Fatalf("versitygw not found in %s/bin or $PATH: run scripts/deps.sh (it builds versitygw v1.8.0 there)", cache)
-	return ""
+	return "", fmt.Errorf("versitygw not found in %s/bin or $PATH: run scripts/deps.sh (it builds versitygw v1.8.0 there)", cache)
+}
+
+// Binary is Find, failing the test.
+func Binary(t testing.TB) string {
+	p, err := Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Command is versitygw serving root's directories as buckets on addr.
+func Command(bin, addr, root string) *exec.Cmd {
+	return exec.Command(bin, "--port", addr, "--access", AccessKey, "--secret", SecretKey, "--region", Region, "posix", root)
+}
+
+// Get downloads bucket/key to w over conn, a connection to the server at
+// host (one signed HTTP/1.1 GET, made on the calling goroutine: the e2e
+// dials inside a network namespace that only its thread is in).
+func Get(ctx context.Context, conn net.Conn, host, bucket, key string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/"+bucket+"/"+key, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := s.SignHTTP(ctx, aws.Credentials{AccessKeyID: AccessKey, SecretAccessKey: SecretKey}, req, "UNSIGNED-PAYLOAD", "s3", Region, time.Now()); err != nil {
+		return 0, err
+	}
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		return 0, fmt.Errorf("GET %s/%s: %w", bucket, key, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s/%s: %w", bucket, key, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return 0, fmt.Errorf("GET %s/%s: %s: %s", bucket, key, resp.Status, b)
+	}
+	return io.Copy(w, resp.Body)
 }
 
 // Server is a running versitygw.
@@ -104,8 +153,7 @@ func (s *Server) URL() string { return "http://" + s.Addr }
 // connections.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", s.Addr, "--access", AccessKey, "--secret", SecretKey,
-		"--region", Region, "posix", s.Root)
+	s.cmd = Command(s.bin, s.Addr, s.Root)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start versitygw: %v", err)
