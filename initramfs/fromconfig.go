@@ -96,7 +96,8 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 			extra = append(extra, t.FSType)
 		}
 	}
-	rec := Record{KernelRelease: o.KernelVersion, Version: o.Version, Config: sha256Hex(data), Files: map[string]string{}}
+	rec := Record{KernelRelease: o.KernelVersion, Version: o.Version, Config: sha256Hex(data), Files: map[string]string{},
+		RuntimeBytes: c.RuntimeBytes()}
 	resolved, err := resolveDevices(&c, o.Resolve)
 	if err != nil {
 		return ConfigImage{}, err

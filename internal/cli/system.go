@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ukdump/ukdump/initramfs"
 	"github.com/ukdump/ukdump/internal/blkid"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/config"
@@ -76,7 +77,11 @@ func (c Context) checks() []check {
 		add(false, "image %s is not current (%s): run ukdump load, which rebuilds and loads it", b.out, why)
 	default:
 		add(true, "image %s is current for kernel %s", b.out, rel)
-		if need, err := kexec.Required(kernel, b.out); err != nil {
+		need, err := kexec.Required(kernel, b.out)
+		if rec, rerr := initramfs.ReadRecord(b.out); rerr == nil {
+			need += rec.RuntimeBytes // S3 part buffers
+		}
+		if err != nil {
 			add(false, "size of %s: %v", b.out, err)
 		} else if st.ReservedBytes > 0 && need > st.ReservedBytes {
 			add(false, "the reservation (%s) is smaller than the %s the capture needs: set crashkernel=%dM", collect.HumanBytes(st.ReservedBytes), collect.HumanBytes(need), kexec.CrashkernelMiB(need))

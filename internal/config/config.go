@@ -304,6 +304,20 @@ func (t Target) IsNetwork() bool { return t.URL != "" }
 // IsS3 reports whether the target is an S3 bucket (s3://…).
 func (t Target) IsS3() bool { return targetspec.IsS3(t.URL) }
 
+// RuntimeBytes is the memory the capture needs for its targets beyond
+// kexec.RuntimeMargin: the largest S3 upload's part buffers (the other
+// targets' needs are in the margin). ukdump build records it in the image,
+// and ukdump load adds it to the reservation it asks for.
+func (c *Config) RuntimeBytes() int64 {
+	var n int64
+	for _, t := range c.Targets {
+		if t.IsS3() {
+			n = max(n, targetspec.S3UploadBytes(int64(t.PartSize)))
+		}
+	}
+	return n
+}
+
 // NetHost is the host a network target connects to: an s3 target's
 // endpoint host, else the url's; "" if they do not parse.
 func (t Target) NetHost() string {
@@ -464,12 +478,6 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// S3 part sizes (internal/target/s3's; config does not import it).
-const (
-	minPartSize = 5 << 20
-	maxPartSize = 64 << 20
-)
-
 // checkS3 validates an s3 target.
 func (t Target) checkS3(f string, bad func(field, format string, args ...any)) {
 	if _, _, err := targetspec.ParseS3URL(t.URL); err != nil {
@@ -496,7 +504,7 @@ func (t Target) checkS3(f string, bad func(field, format string, args ...any)) {
 	if t.CAFile != "" && !strings.HasPrefix(t.CAFile, "/") {
 		bad(f+".ca_file", "%q must be an absolute path", t.CAFile)
 	}
-	if t.PartSize != 0 && (t.PartSize < minPartSize || t.PartSize > maxPartSize) {
+	if t.PartSize != 0 && (t.PartSize < targetspec.S3MinPartSize || t.PartSize > targetspec.S3MaxPartSize) {
 		bad(f+".part_size", "%d bytes is not within 5MiB-64MiB (S3 wants 5MiB at least; the capture holds two parts in memory)", int64(t.PartSize))
 	}
 	if t.Region != "" && strings.ContainsAny(t.Region, "/ \t\n") {

@@ -537,3 +537,25 @@ func TestAutoDevice(t *testing.T) {
 		t.Errorf("a LABEL= target: %v, AutoDevice() = %v", err, err == nil && c.Targets[0].AutoDevice())
 	}
 }
+
+func TestRuntimeBytes(t *testing.T) {
+	s3 := func(part Size) Target {
+		return Target{URL: "s3://dumps", Endpoint: "https://h", AccessKeyFile: "/a", SecretKeyFile: "/s", PartSize: part}
+	}
+	for _, tt := range []struct {
+		name    string
+		targets []Target
+		want    int64
+	}{
+		{"disk only", []Target{{Device: "LABEL=x", Path: "/"}}, 0},
+		{"s3 default parts", []Target{s3(0), {Device: "LABEL=x", Path: "/"}}, 16 << 20},
+		{"the largest s3 upload", []Target{s3(5 << 20), s3(32 << 20)}, 64 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{Targets: tt.targets}
+			if got := c.RuntimeBytes(); got != tt.want {
+				t.Errorf("RuntimeBytes() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -15,6 +15,27 @@ import (
 // SchemeS3 is an S3 target's url: s3://bucket/prefix.
 const SchemeS3 = "s3"
 
+// S3 multipart part sizes. S3 wants at least 5 MiB in every part but the
+// last, and at most 10000 parts: 8 MiB parts hold a 78 GiB object (a
+// flattened -d 31 dump of a machine with far more memory than that). The
+// capture sends S3InFlight parts while it fills one more, so it holds
+// (S3InFlight+1) × part size: S3UploadBytes.
+const (
+	S3MinPartSize     = 5 << 20
+	S3MaxPartSize     = 64 << 20
+	S3DefaultPartSize = 8 << 20
+	S3InFlight        = 1
+)
+
+// S3UploadBytes is the memory an upload with parts of partSize (0: the
+// default) holds.
+func S3UploadBytes(partSize int64) int64 {
+	if partSize == 0 {
+		partSize = S3DefaultPartSize
+	}
+	return (S3InFlight + 1) * partSize
+}
+
 // IsS3 reports whether a target url is an S3 one (it may still be bad).
 func IsS3(s string) bool { return strings.HasPrefix(s, SchemeS3+"://") }
 

@@ -10,22 +10,23 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
-// Part sizes. S3 wants at least 5 MiB in every part but the last, and at
-// most 10000 parts: 8 MiB parts hold a 78 GiB object (a flattened -d 31
-// dump of a machine with far more memory than that).
+// Part sizes (targetspec owns them: the config checks part_size, and
+// ukdump build records the memory an upload holds for ukdump load's check).
 const (
-	MinPartSize     = 5 << 20
-	MaxPartSize     = 64 << 20
-	DefaultPartSize = 8 << 20
+	MinPartSize     = targetspec.S3MinPartSize
+	MaxPartSize     = targetspec.S3MaxPartSize
+	DefaultPartSize = targetspec.S3DefaultPartSize
 	maxParts        = 10000
 )
 
 // DefaultInFlight is how many parts are sent at once by default. The
 // upload holds InFlight+1 part buffers, filled one and sent the others:
 // with the defaults, 16 MiB whatever the dump's size.
-const DefaultInFlight = 1
+const DefaultInFlight = targetspec.S3InFlight
 
 // Upload is an object written by a multipart upload: Write fills a part
 // buffer; a full one is sent while the next fills. Each part is sent with
