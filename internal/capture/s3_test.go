@@ -6,18 +6,23 @@ package capture_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ukdump/ukdump/internal/capture"
+	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/layout"
 	"github.com/ukdump/ukdump/internal/manifest"
+	"github.com/ukdump/ukdump/internal/target"
+	"github.com/ukdump/ukdump/internal/target/s3"
 	"github.com/ukdump/ukdump/internal/target/s3/s3test"
 )
 
@@ -105,5 +110,84 @@ func TestCaptureS3Unreachable(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(r.dir, "mnt/target1/var/crash", o.Dir, "vmcore"))
 	if err != nil || !bytes.Equal(got, r.vmcore) {
 		t.Errorf("vmcore on the disk: %d bytes, %v", len(got), err)
+	}
+}
+
+// failingS3 is the S3 target whose dump fails after limit bytes: what the
+// capture leaves on S3 then.
+type failingS3 struct {
+	*s3.Target
+	limit int
+}
+
+func (f failingS3) Open(ctx context.Context) (target.Dir, error) {
+	d, err := f.Target.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return failingS3Dir{d.(*s3.Dir), f.limit}, nil
+}
+
+type failingS3Dir struct {
+	*s3.Dir
+	limit int
+}
+
+func (d failingS3Dir) Create(name string) (target.File, error) {
+	f, err := d.Dir.Create(name)
+	if err != nil || !strings.HasSuffix(name, "/vmcore.incomplete") {
+		return f, err
+	}
+	return &failingFile{File: f, left: d.limit}, nil
+}
+
+// TestCaptureS3CopyFails: the upload is aborted, manifest.json and
+// ukdump.log on S3 say so, and the disk gets the dump.
+func TestCaptureS3CopyFails(t *testing.T) {
+	srv := s3test.Start(t, "dumps")
+	r := newFakeRoot(t, s3Config(srv.URL()), true)
+	writeS3Keys(t, r)
+	var console bytes.Buffer
+	env := r.env(&console)
+	env.NewTarget = func(i int, tc config.Target) target.Target {
+		if i != 0 {
+			return nil
+		}
+		return failingS3{&s3.Target{URL: tc.URL, Endpoint: tc.Endpoint, AccessKeyFile: filepath.Join(r.dir, tc.AccessKeyFile),
+			SecretKeyFile: filepath.Join(r.dir, tc.SecretKeyFile)}, 1 << 20}
+	}
+	o := capture.Run(env)
+	if o.Result != capture.ResultSaved || !strings.Contains(o.Target, "crashdump") {
+		t.Fatalf("Run = %+v, want saved to the disk; console:\n%s", o, console.String())
+	}
+	key := "fleet/" + o.Dir + "/"
+	mj, err := srv.Object("dumps", key+"manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest.Manifest
+	if err := json.Unmarshal(mj, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Complete || m.File != "" || !strings.Contains(m.Error, "S3 keeps no partial object: the multipart upload of vmcore was aborted") {
+		t.Errorf("manifest on S3 = %+v, want incomplete, no file, the upload aborted", m)
+	}
+	if log, err := srv.Object("dumps", key+"ukdump.log"); err != nil || !strings.Contains(string(log), "copy failed after") {
+		t.Errorf("ukdump.log on S3 = %q, %v; want the failure", log, err)
+	}
+	if _, err := srv.Object("dumps", key+"vmcore"); err == nil {
+		t.Error("a vmcore object exists after a failed copy")
+	}
+	// versitygw keeps the parts of an upload in progress under the
+	// bucket's .sgwtmp/multipart: aborted, there are none.
+	var left []string
+	filepath.WalkDir(filepath.Join(srv.Root, "dumps", ".sgwtmp", "multipart"), func(p string, de fs.DirEntry, err error) error {
+		if err == nil && !de.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("parts left on the server after the abort: %q", left)
 	}
 }
