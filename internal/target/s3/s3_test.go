@@ -437,7 +437,11 @@ func TestMemoryBounded(t *testing.T) {
 	if err != nil || fi.Size() != size {
 		t.Fatalf("vmcore: %v, %v", fi, err)
 	}
-	bound := uint64(3*MinPartSize + 16<<20) // three buffers, the copy buffer, the rest of the test binary
+	// The live data is three part buffers and the copy buffer (16 MiB); with
+	// GOGC=100 the heap may grow to twice that before a collection, plus the
+	// rest of the test binary. What matters is that it does not grow with
+	// the 2 GiB streamed (measured: at most 30 MiB).
+	bound := uint64(2*(3*MinPartSize+1<<20) + 16<<20)
 	t.Logf("2 GiB in %s (%.0f MB/s), heap in use at most %.1f MiB (bound %.1f MiB)", el.Round(time.Millisecond),
 		float64(size)/el.Seconds()/1e6, float64(peak)/(1<<20), float64(bound)/(1<<20))
 	if peak > bound {

@@ -95,13 +95,14 @@ func Get(ctx context.Context, conn net.Conn, host, bucket, key string, w io.Writ
 
 // Server is a running versitygw.
 type Server struct {
-	t    testing.TB
-	bin  string
-	Root string // the POSIX backend's directory: ROOT/BUCKET/KEY are the objects
-	Addr string // 127.0.0.1:PORT
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *os.File
+	t       testing.TB
+	bin     string
+	Root    string // the POSIX backend's directory: ROOT/BUCKET/KEY are the objects
+	Addr    string // 127.0.0.1:PORT
+	cmd     *exec.Cmd
+	done    chan struct{}
+	log     *os.File
+	tlsArgs []string
 }
 
 // Start runs a server on a free loopback port, with the buckets named
@@ -117,10 +118,27 @@ func Start(t testing.TB, buckets ...string) *Server {
 	return StartAt(t, addr, buckets...)
 }
 
+// StartTLS is Start serving https with the PEM certificate and key files.
+func StartTLS(t testing.TB, cert, key string, buckets ...string) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return start(t, addr, []string{"--cert", cert, "--key", key}, buckets)
+}
+
 // StartAt is Start on a given address.
 func StartAt(t testing.TB, addr string, buckets ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), Root: t.TempDir(), Addr: addr}
+	return start(t, addr, nil, buckets)
+}
+
+func start(t testing.TB, addr string, tlsArgs, buckets []string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), Root: t.TempDir(), Addr: addr, tlsArgs: tlsArgs}
 	for _, b := range buckets {
 		if err := os.Mkdir(filepath.Join(s.Root, b), 0o755); err != nil {
 			t.Fatal(err)
@@ -146,14 +164,22 @@ func StartAt(t testing.TB, addr string, buckets ...string) *Server {
 	return s
 }
 
-// URL is the server's endpoint, http://ADDR.
-func (s *Server) URL() string { return "http://" + s.Addr }
+// URL is the server's endpoint, http://ADDR (https:// with TLS).
+func (s *Server) URL() string {
+	if s.tlsArgs != nil {
+		return "https://" + s.Addr
+	}
+	return "http://" + s.Addr
+}
 
 // Restart starts the server (again, after Stop) and waits until it takes
 // connections.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.cmd = Command(s.bin, s.Addr, s.Root)
+	if s.tlsArgs != nil { // global options: before the backend
+		s.cmd.Args = append(append(s.cmd.Args[:1:1], s.tlsArgs...), s.cmd.Args[1:]...)
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start versitygw: %v", err)
