@@ -65,7 +65,7 @@ vgw_version=v1.8.0
 if ! [ -x "$cache/bin/versitygw" ] || ! grep -qx "$vgw_version" "$cache/bin/versitygw.version" 2>/dev/null; then
   mkdir -p "$cache/bin"
   echo "deps.sh: building versitygw $vgw_version into $cache/bin (about 2 minutes)"
-  (cd / && GOBIN="$cache/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 go install "github.com/versity/versitygw/cmd/versitygw@$vgw_version")
+  (cd / && GOBIN="$cache/bin" GOFLAGS= CGO_ENABLED=0 go install "github.com/versity/versitygw/cmd/versitygw@$vgw_version")
   echo "$vgw_version" > "$cache/bin/versitygw.version"
 fi
 echo "deps.sh: ok"
