@@ -25,12 +25,13 @@ $(OUT)/makebb: go.mod go.sum
 
 # gobusybox builds with -trimpath, -ldflags "-s -w -buildid=" and without
 # inlining: a small, reproducible binary (every byte is capture-kernel memory).
-# Tags: goshsmall drops the shell's line editor; ukdump_capture drops `ukdump build`.
+# Tags: goshsmall drops the shell's line editor; ukdump_capture drops `ukdump build`;
+# nethttpomithttp2 drops net/http's HTTP/2 (the S3 target speaks HTTP/1.1): 336 KB.
 $(OUT)/bb: $(OUT)/makebb $(GO_SRC)
-	GOFLAGS= $(OUT)/makebb -go-build-tags goshsmall,grpcnotrace,ukdump_capture -o $@ $(BB_CMDS)
+	GOFLAGS= $(OUT)/makebb -go-build-tags goshsmall,grpcnotrace,ukdump_capture,nethttpomithttp2 -o $@ $(BB_CMDS)
 	@printf 'busybox: %s bytes (%s bytes gzip)\n' "$$(stat -c %s $@)" "$$(gzip -9c $@ | wc -c)"
 
-# The disk-only busybox: no SSH, SFTP or DHCP (ukdump_nonet), 1.8 MB smaller;
+# The disk-only busybox: no SSH, SFTP, S3 or DHCP (ukdump_nonet), 4 MB smaller;
 # ukdump build uses it for configs without network targets.
 $(OUT)/bb-disk: $(OUT)/makebb $(GO_SRC)
 	GOFLAGS= $(OUT)/makebb -go-build-tags goshsmall,grpcnotrace,ukdump_capture,ukdump_nonet -o $@ $(BB_CMDS)
@@ -91,7 +92,11 @@ check:
 # disk image for Debian's 6.1 kernel 3102019 bytes) plus about 3%: a change
 # that crosses one must say why and raise it. The image is built with
 # --generic=virtio: the virtio disk of a QEMU/KVM guest, not this machine's.
-BB_MAX := 8700000
+# BB_MAX raised 2026-12-02 for the S3 target: net/http (HTTP/1.1 only),
+# crypto/tls and x509 verification, encoding/xml and the SigV4 signer took
+# bb from 8466558 to 10211454 bytes (+1.74 MB; 3266630 → 3925094 gzip).
+# bb-disk, which disk-only configs get, has none of it.
+BB_MAX := 10500000
 BB_DISK_MAX := 6300000
 IMAGE_MAX := 3200000
 size: all
@@ -107,7 +112,8 @@ size: all
 
 # make e2e: the QEMU end-to-end scenarios, one table in integration/e2e
 # (a full ELF core and kdump zlib -d 31 to a disk, sftp, sftp falling back to
-# the disk, 6.12 crashes captured by 6.12 and by 6.1, a capture killed
+# the disk, S3 (versitygw), S3 falling back to the disk, 6.12 crashes
+# captured by 6.12 and by 6.1, a capture killed
 # mid-write, a disk too small), one at a time: 6-8 minutes on 2 cores. Each
 # prints its PASS line, panic → saved. E2E=REGEXP runs the scenarios it
 # matches (make e2e E2E='kill'). The cores stay in out/e2e*/dump for interop.

@@ -48,6 +48,9 @@ type ConfigOpts struct {
 	// MachineID is the file whose machine id goes into the image (default
 	// /etc/machine-id; a missing file puts none in).
 	MachineID string
+	// CABundle is the CA bundle copied into the image for https s3 targets
+	// without ca_file (default DefaultCABundle).
+	CABundle string
 }
 
 // ConfigImage is the image a config needs.
@@ -93,7 +96,8 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 			extra = append(extra, t.FSType)
 		}
 	}
-	rec := Record{KernelRelease: o.KernelVersion, Version: o.Version, Config: sha256Hex(data), Files: map[string]string{}}
+	rec := Record{KernelRelease: o.KernelVersion, Version: o.Version, Config: sha256Hex(data), Files: map[string]string{},
+		RuntimeBytes: c.RuntimeBytes()}
 	resolved, err := resolveDevices(&c, o.Resolve)
 	if err != nil {
 		return ConfigImage{}, err
@@ -109,6 +113,11 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 	if err != nil {
 		return ConfigImage{}, err
 	}
+	s3f, err := s3Files(&c, o.CABundle)
+	if err != nil {
+		return ConfigImage{}, err
+	}
+	files = append(files, s3f...)
 	warnings = append(warnings, storageWarnings...)
 	remarshal := len(files) > 0 || len(resolved) > 0
 	if o.MachineID == "" {

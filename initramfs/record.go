@@ -44,6 +44,11 @@ type Record struct {
 	Files   map[string]string `json:"files_sha256,omitempty"`
 	// Devices are the disk targets without a device, as resolved.
 	Devices []string `json:"devices,omitempty"`
+	// RuntimeBytes is the memory the capture needs beyond the kernel, the
+	// image and kexec.RuntimeMargin (config.RuntimeBytes: an S3 upload's
+	// part buffers); ukdump load adds it to the reservation needed. It
+	// follows from the config, whose hash is in Config.
+	RuntimeBytes int64 `json:"runtime_bytes,omitempty"`
 }
 
 // Marshal is the record as JSON.

@@ -28,7 +28,7 @@ import (
 func sshFiles(cfg *config.Config) (files []File, warnings []string, err error) {
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
-		if !t.IsNetwork() {
+		if !t.IsNetwork() || t.IsS3() {
 			continue
 		}
 		field := fmt.Sprintf("target[%d]", i)

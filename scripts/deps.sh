@@ -56,4 +56,17 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   export PATH=/usr/local/go/bin:$PATH
 fi
 command -v go >/dev/null 2>&1 || { echo "deps.sh: Go 1.26 is required (https://go.dev/doc/install)" >&2; exit 1; }
+
+# versitygw, the S3-compatible server the S3 target's tests run on loopback
+# (Debian 12 has none that is usable; MinIO's server is AGPL): built once
+# (~2 min) into the test cache, outside the repository, where
+# internal/target/s3/s3test finds it.
+cache=${UKDUMP_TEST_CACHE:-/var/cache/ukdump-test}
+vgw_version=v1.8.0
+if ! [ -x "$cache/bin/versitygw" ] || ! grep -qx "$vgw_version" "$cache/bin/versitygw.version" 2>/dev/null; then
+  mkdir -p "$cache/bin"
+  echo "deps.sh: building versitygw $vgw_version into $cache/bin (about 2 minutes)"
+  (cd / && GOBIN="$cache/bin" GOFLAGS= CGO_ENABLED=0 go install "github.com/versity/versitygw/cmd/versitygw@$vgw_version")
+  echo "$vgw_version" > "$cache/bin/versitygw.version"
+fi
 echo "deps.sh: ok"

@@ -62,6 +62,21 @@ var scenarios = []struct {
 	checks: append(cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),
 		cv.ConsoleHas(`ukdump: target 0 failed`)),
 }, {
+	// To the test's versitygw: a multipart upload of the flattened dump,
+	// downloaded over S3 and reassembled.
+	name: "s3",
+	sc:   cv.Scenario{Config: with(kdumpZlib, cv.S3), Guest: cv.Guest{Crashkernel: "112M"}},
+	checks: append(cv.Saved("vmcore.kdump", cv.Reassemble("vmcore", "vmcore.kdump"), cv.KdumpFile("vmcore.kdump", "zlib")),
+		cv.ConsoleHas(`ukdump: s3: completed crash/.*/vmcore: [0-9]+ bytes in [0-9]+ parts`)),
+}, {
+	// An S3 endpoint with nothing listening fails first, then the disk.
+	// S3 and disk in one image need crashkernel=128M: ukdump load counts
+	// the upload's 16 MiB of part buffers and refuses 112M for it.
+	name: "s3fallback",
+	sc:   cv.Scenario{Config: with(kdumpZlib, cv.DeadS3, cv.Disk), Guest: cv.Guest{Crashkernel: "128M"}},
+	checks: append(cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),
+		cv.ConsoleHas(`ukdump: target 0 failed: bucket "dumps" at http://10.0.2.2:7071: .*connection refused`)),
+}, {
 	name:   "612", // a 6.12 kernel's crash captured by 6.12
 	sc:     cv.Scenario{Config: kdumpZlib, Guest: cv.Guest{Kernel: "6.12", Crashkernel: "128M"}},
 	checks: cv.Saved("vmcore", cv.KdumpFile("vmcore", "zlib")),

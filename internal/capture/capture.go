@@ -37,7 +37,6 @@ import (
 	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/netup"
 	"github.com/ukdump/ukdump/internal/target"
-	"github.com/ukdump/ukdump/internal/targetspec"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -460,13 +459,13 @@ func (c *capture) networkUp(ctx context.Context, tc config.Target, m *Manifest) 
 	if c.env.RouteTo == nil {
 		return nil
 	}
-	u, err := targetspec.ParseURL(tc.URL)
-	if err != nil {
-		return fmt.Errorf("parse %q: %w", tc.URL, err)
+	host := tc.NetHost()
+	if host == "" {
+		return fmt.Errorf("parse %q: no host", tc.URL)
 	}
 	rctx, cancel := context.WithTimeout(ctx, routeWait)
 	defer cancel()
-	if _, err := c.env.RouteTo(rctx, u.Host, o); err != nil {
+	if _, err := c.env.RouteTo(rctx, host, o); err != nil {
 		return err
 	}
 	return nil
@@ -584,7 +583,14 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 	if cerr != nil {
 		m.File = "vmcore.incomplete"
 		m.Error = cerr.Error()
-		c.log.Printf("copy failed after %s: %v; keeping %s/vmcore.incomplete", collect.HumanBytes(res.Bytes), cerr, name)
+		if dr, ok := d.(target.Dropper); ok {
+			// Nothing of the dump stays (an S3 upload is aborted).
+			m.File = ""
+			m.Error += "; " + dr.DropsIncomplete()
+			c.log.Printf("copy failed after %s: %v; %s", collect.HumanBytes(res.Bytes), cerr, dr.DropsIncomplete())
+		} else {
+			c.log.Printf("copy failed after %s: %v; keeping %s/vmcore.incomplete", collect.HumanBytes(res.Bytes), cerr, name)
+		}
 	} else {
 		c.log.Printf("saved %s (%s, %s, dump level %d) of %s memory in %.1fs (%.1f MB/s: read %.1fs, write %.1fs, sha256 %.1fs), sha256 %s",
 			collect.HumanBytes(res.Bytes), res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(m.MemoryBytes), res.Duration.Seconds(), m.MBPerSecond,
@@ -700,6 +706,10 @@ const (
 func (c *capture) reserveSideFiles(d target.Dir, name string, m Manifest) {
 	m.File, m.Complete = "vmcore.incomplete", false
 	m.Error = "the capture stopped while writing the dump (killed, out of memory, or power lost): vmcore.incomplete holds what it wrote"
+	if _, ok := d.(target.Dropper); ok {
+		m.File = ""
+		m.Error = "the capture stopped while writing the dump (killed, out of memory, or power lost): there is no vmcore; the bucket's lifecycle rule (AbortIncompleteMultipartUpload) removes the parts uploaded"
+	}
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		c.log.Printf("warning: manifest: %v", err)

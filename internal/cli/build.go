@@ -308,6 +308,9 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 			}
 		}
 	}
+	if rec, err := initramfs.ReadRecord(o.Initrd); err == nil {
+		o.Extra = rec.RuntimeBytes // S3 part buffers: the reservation must hold them too
+	}
 	if relErr != nil {
 		fmt.Fprintf(c.Stderr, "ukdump load: warning: cannot tell %s's release (%v): not checking that %s is its image\n", kernel, relErr, o.Initrd)
 		return nil

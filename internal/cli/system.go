@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ukdump/ukdump/initramfs"
 	"github.com/ukdump/ukdump/internal/blkid"
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/config"
@@ -28,7 +29,6 @@ import (
 	"github.com/ukdump/ukdump/internal/kexec"
 	"github.com/ukdump/ukdump/internal/manifest"
 	"github.com/ukdump/ukdump/internal/target"
-	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
 // check is one line of ukdump test's report.
@@ -77,7 +77,11 @@ func (c Context) checks() []check {
 		add(false, "image %s is not current (%s): run ukdump load, which rebuilds and loads it", b.out, why)
 	default:
 		add(true, "image %s is current for kernel %s", b.out, rel)
-		if need, err := kexec.Required(kernel, b.out); err != nil {
+		need, err := kexec.Required(kernel, b.out)
+		if rec, rerr := initramfs.ReadRecord(b.out); rerr == nil {
+			need += rec.RuntimeBytes // S3 part buffers
+		}
+		if err != nil {
 			add(false, "size of %s: %v", b.out, err)
 		} else if st.ReservedBytes > 0 && need > st.ReservedBytes {
 			add(false, "the reservation (%s) is smaller than the %s the capture needs: set crashkernel=%dM", collect.HumanBytes(st.ReservedBytes), collect.HumanBytes(need), kexec.CrashkernelMiB(need))
@@ -117,16 +121,16 @@ func (c Context) readConfig() (*config.Config, error) {
 func (c Context) resolveTarget(t config.Target) (string, error) {
 	switch {
 	case t.IsNetwork():
-		u, err := targetspec.ParseURL(t.URL)
+		addr, err := t.NetAddr()
 		if err != nil {
 			return "", err
 		}
-		conn, err := net.DialTimeout("tcp", u.Addr(), 5*time.Second)
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
-			return "", fmt.Errorf("cannot reach %s now: %w", u.Addr(), err)
+			return "", fmt.Errorf("cannot reach %s now: %w", addr, err)
 		}
 		conn.Close()
-		return "reached " + u.Addr(), nil
+		return "reached " + addr, nil
 	case t.AutoDevice():
 		resolve := c.Resolve
 		if resolve == nil {

@@ -93,11 +93,26 @@ type Target struct {
 	FSType string `toml:"fstype"`
 	// MountOptions are passed to mount(2) as data.
 	MountOptions string `toml:"mount_options"`
-	// URL selects a network target: sftp://user@host[:port]/path or scp://…
+	// URL selects a network target: sftp://user@host[:port]/path, scp://…,
+	// or s3://bucket/prefix.
 	URL                   string `toml:"url"`
 	Identity              string `toml:"identity"`
 	KnownHosts            string `toml:"known_hosts"`
 	InsecureIgnoreHostKey bool   `toml:"insecure_ignore_host_key"`
+	// Endpoint is an s3 target's server: https://host[:port] (or http://).
+	Endpoint string `toml:"endpoint"`
+	// Region signs an s3 target's requests (default us-east-1).
+	Region string `toml:"region"`
+	// AccessKeyFile and SecretKeyFile hold an s3 target's credentials: files
+	// on the build host, not readable by others, put into the image 0600.
+	AccessKeyFile string `toml:"access_key_file"`
+	SecretKeyFile string `toml:"secret_key_file"`
+	// CAFile holds the PEM certificates an https endpoint's chain must end
+	// in; default: the build host's CA bundle, copied into the image.
+	CAFile string `toml:"ca_file"`
+	// PartSize is an s3 target's multipart part size (default 8MiB, 5MiB
+	// to 64MiB); the upload holds two parts in memory.
+	PartSize Size `toml:"part_size"`
 	// WaitDevice bounds the wait for the device to appear (default 60s).
 	WaitDevice Duration `toml:"wait_device"`
 }
@@ -286,6 +301,56 @@ func (c *Config) fill() {
 // IsNetwork reports whether the target saves over the network.
 func (t Target) IsNetwork() bool { return t.URL != "" }
 
+// IsS3 reports whether the target is an S3 bucket (s3://…).
+func (t Target) IsS3() bool { return targetspec.IsS3(t.URL) }
+
+// RuntimeBytes is the memory the capture needs for its targets beyond
+// kexec.RuntimeMargin: the largest S3 upload's part buffers (the other
+// targets' needs are in the margin). ukdump build records it in the image,
+// and ukdump load adds it to the reservation it asks for.
+func (c *Config) RuntimeBytes() int64 {
+	var n int64
+	for _, t := range c.Targets {
+		if t.IsS3() {
+			n = max(n, targetspec.S3UploadBytes(int64(t.PartSize)))
+		}
+	}
+	return n
+}
+
+// NetHost is the host a network target connects to: an s3 target's
+// endpoint host, else the url's; "" if they do not parse.
+func (t Target) NetHost() string {
+	if t.IsS3() {
+		s, err := targetspec.ParseS3(t.URL, t.Endpoint)
+		if err != nil {
+			return ""
+		}
+		return s.Endpoint.Hostname()
+	}
+	u, err := targetspec.ParseURL(t.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// NetAddr is host:port of a network target's server.
+func (t Target) NetAddr() (string, error) {
+	if t.IsS3() {
+		s, err := targetspec.ParseS3(t.URL, t.Endpoint)
+		if err != nil {
+			return "", err
+		}
+		return s.Addr(), nil
+	}
+	u, err := targetspec.ParseURL(t.URL)
+	if err != nil {
+		return "", err
+	}
+	return u.Addr(), nil
+}
+
 // AutoDevice reports whether t is a disk target without a device (omitted or
 // "auto"): the file system that holds Path on the machine that builds the
 // image, which ukdump build resolves to a UUID=.
@@ -347,6 +412,8 @@ func (c *Config) Validate() error {
 		switch {
 		case t.Device != "" && t.URL != "":
 			bad(f, "set either device or url, not both")
+		case t.IsS3():
+			t.checkS3(f, bad)
 		case t.URL != "":
 			if _, err := targetspec.ParseURL(t.URL); err != nil {
 				bad(f+".url", "%v", err)
@@ -367,6 +434,9 @@ func (c *Config) Validate() error {
 			if t.Path != "" || t.FSType != "" || t.MountOptions != "" {
 				bad(f, "path, fstype and mount_options are for device targets (put the remote directory in the url)")
 			}
+			if t.Endpoint != "" || t.Region != "" || t.AccessKeyFile != "" || t.SecretKeyFile != "" || t.CAFile != "" || t.PartSize != 0 {
+				bad(f, "endpoint, region, access_key_file, secret_key_file, ca_file and part_size are for s3:// targets")
+			}
 		case t.AutoDevice() && t.Path != "":
 			// The file system that holds path on the machine that builds
 			// the image: ukdump build resolves it to UUID=….
@@ -383,7 +453,7 @@ func (c *Config) Validate() error {
 				bad(f+".path", "%q must be an absolute path without '..'", t.Path)
 			}
 		default:
-			bad(f, "needs device = \"LABEL=…\" (or UUID=, PARTUUID=, /dev/…) or url = \"sftp://…\"")
+			bad(f, "needs device = \"LABEL=…\" (or UUID=, PARTUUID=, /dev/…) or url = \"sftp://…\" (or \"s3://bucket/prefix\")")
 		}
 		if t.WaitDevice.Duration < 0 {
 			bad(f+".wait_device", "must not be negative")
@@ -406,6 +476,46 @@ func (c *Config) Validate() error {
 	}
 	c.Network.check(bad)
 	return errors.Join(errs...)
+}
+
+// checkS3 validates an s3 target.
+func (t Target) checkS3(f string, bad func(field, format string, args ...any)) {
+	if _, _, err := targetspec.ParseS3URL(t.URL); err != nil {
+		bad(f+".url", "%v", err)
+	}
+	if t.Endpoint == "" {
+		bad(f+".endpoint", "an s3 target needs endpoint = \"https://s3.example.com\" (the server; http:// only on a network you trust)")
+	} else if e, err := targetspec.ParseEndpoint(t.Endpoint); err != nil {
+		bad(f+".endpoint", "%v", err)
+	} else if e.Scheme == "http" && t.CAFile != "" {
+		bad(f+".ca_file", "is for https endpoints (endpoint is %q)", t.Endpoint)
+	}
+	for _, k := range []struct{ name, v, example string }{
+		{"access_key_file", t.AccessKeyFile, "/etc/ukdump/s3-access-key"},
+		{"secret_key_file", t.SecretKeyFile, "/etc/ukdump/s3-secret-key"},
+	} {
+		switch {
+		case k.v == "":
+			bad(f+"."+k.name, "an s3 target needs %s = %q (a file holding the key, mode 0600)", k.name, k.example)
+		case !strings.HasPrefix(k.v, "/"):
+			bad(f+"."+k.name, "%q must be an absolute path", k.v)
+		}
+	}
+	if t.CAFile != "" && !strings.HasPrefix(t.CAFile, "/") {
+		bad(f+".ca_file", "%q must be an absolute path", t.CAFile)
+	}
+	if t.PartSize != 0 && (t.PartSize < targetspec.S3MinPartSize || t.PartSize > targetspec.S3MaxPartSize) {
+		bad(f+".part_size", "%d bytes is not within 5MiB-64MiB (S3 wants 5MiB at least; the capture holds two parts in memory)", int64(t.PartSize))
+	}
+	if t.Region != "" && strings.ContainsAny(t.Region, "/ \t\n") {
+		bad(f+".region", "%q is not a region name (e.g. us-east-1)", t.Region)
+	}
+	if t.Identity != "" || t.KnownHosts != "" || t.InsecureIgnoreHostKey {
+		bad(f, "identity, known_hosts and insecure_ignore_host_key are for sftp:// and scp:// targets")
+	}
+	if t.Path != "" || t.FSType != "" || t.MountOptions != "" {
+		bad(f, "path, fstype and mount_options are for device targets (put the key prefix in the url: s3://bucket/prefix)")
+	}
 }
 
 // check validates the [network] section.

@@ -100,6 +100,15 @@ func TestParseErrors(t *testing.T) {
 		{"sftp relative identity", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"id\"\nknown_hosts = \"/k\"\n", []string{`config: target[0].identity: "id" must be an absolute path`}},
 		{"sftp without known_hosts", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\n", []string{"config: target[0].known_hosts: a url target needs known_hosts =", "insecure_ignore_host_key = true"}},
 		{"sftp relative known_hosts", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\nknown_hosts = \"kh\"\n", []string{`config: target[0].known_hosts: "kh" must be an absolute path`}},
+		{"s3 without endpoint", "[[target]]\nurl = \"s3://dumps/x\"\naccess_key_file = \"/a\"\nsecret_key_file = \"/s\"\n", []string{`config: target[0].endpoint: an s3 target needs endpoint = "https://s3.example.com"`}},
+		{"s3 bad bucket", "[[target]]\nurl = \"s3://D/x\"\nendpoint = \"https://h\"\naccess_key_file = \"/a\"\nsecret_key_file = \"/s\"\n", []string{`config: target[0].url: "s3://D/x": bad bucket name "D"`}},
+		{"s3 bad endpoint", "[[target]]\nurl = \"s3://dumps\"\nendpoint = \"s3.example.com\"\naccess_key_file = \"/a\"\nsecret_key_file = \"/s\"\n", []string{`config: target[0].endpoint: "s3.example.com": want an http:// or https:// url`}},
+		{"s3 without keys", "[[target]]\nurl = \"s3://dumps\"\nendpoint = \"https://h\"\n", []string{`config: target[0].access_key_file: an s3 target needs access_key_file = "/etc/ukdump/s3-access-key"`, `config: target[0].secret_key_file: an s3 target needs secret_key_file`}},
+		{"s3 relative key", "[[target]]\nurl = \"s3://dumps\"\nendpoint = \"https://h\"\naccess_key_file = \"a\"\nsecret_key_file = \"/s\"\n", []string{`config: target[0].access_key_file: "a" must be an absolute path`}},
+		{"s3 ca_file with http", "[[target]]\nurl = \"s3://dumps\"\nendpoint = \"http://h\"\naccess_key_file = \"/a\"\nsecret_key_file = \"/s\"\nca_file = \"/ca\"\n", []string{`config: target[0].ca_file: is for https endpoints`}},
+		{"s3 small part", "[[target]]\nurl = \"s3://dumps\"\nendpoint = \"https://h\"\naccess_key_file = \"/a\"\nsecret_key_file = \"/s\"\npart_size = \"1MiB\"\n", []string{`config: target[0].part_size: 1048576 bytes is not within 5MiB-64MiB`}},
+		{"s3 with identity", "[[target]]\nurl = \"s3://dumps\"\nendpoint = \"https://h\"\naccess_key_file = \"/a\"\nsecret_key_file = \"/s\"\nidentity = \"/id\"\n", []string{`config: target[0]: identity, known_hosts and insecure_ignore_host_key are for sftp:// and scp:// targets`}},
+		{"sftp with endpoint", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\nknown_hosts = \"/kh\"\nendpoint = \"https://h\"\n", []string{"config: target[0]: endpoint, region, access_key_file, secret_key_file, ca_file and part_size are for s3:// targets"}},
 		{"sftp with path", "[[target]]\nurl = \"sftp://kdump@dumphost/var/crash\"\nidentity = \"/id\"\nknown_hosts = \"/kh\"\npath = \"/x\"\n", []string{"config: target[0]: path, fstype and mount_options are for device targets"}},
 		{"sftp password", "[[target]]\nurl = \"sftp://kdump:pw@dumphost/var/crash\"\n", []string{"config: target[0].url:", "passwords are not supported"}},
 		{"sftp bad port", "[[target]]\nurl = \"scp://kdump@dumphost:0/var/crash\"\n", []string{"config: target[0].url:", `bad port "0"`}},
@@ -168,6 +177,7 @@ func TestParseURLTarget(t *testing.T) {
 	for _, toml := range []string{
 		"[[target]]\nurl = \"sftp://kdump@dumphost:2222/var/crash\"\nidentity = \"/etc/ukdump/id_ed25519\"\nknown_hosts = \"/etc/ukdump/known_hosts\"\n",
 		"[[target]]\nurl = \"scp://kdump@dumphost/~/crash\"\nidentity = \"/etc/ukdump/id_ed25519\"\ninsecure_ignore_host_key = true\n",
+		"[[target]]\nurl = \"s3://dumps/fleet\"\nendpoint = \"https://s3.example.com\"\naccess_key_file = \"/etc/ukdump/s3-access-key\"\nsecret_key_file = \"/etc/ukdump/s3-secret-key\"\npart_size = \"16MiB\"\n",
 	} {
 		c, err := Parse([]byte(toml))
 		if err != nil {
@@ -525,5 +535,27 @@ func TestAutoDevice(t *testing.T) {
 	c, err := Parse([]byte("[[target]]\ndevice = \"LABEL=x\"\npath = \"/\"\n"))
 	if err != nil || c.Targets[0].AutoDevice() {
 		t.Errorf("a LABEL= target: %v, AutoDevice() = %v", err, err == nil && c.Targets[0].AutoDevice())
+	}
+}
+
+func TestRuntimeBytes(t *testing.T) {
+	s3 := func(part Size) Target {
+		return Target{URL: "s3://dumps", Endpoint: "https://h", AccessKeyFile: "/a", SecretKeyFile: "/s", PartSize: part}
+	}
+	for _, tt := range []struct {
+		name    string
+		targets []Target
+		want    int64
+	}{
+		{"disk only", []Target{{Device: "LABEL=x", Path: "/"}}, 0},
+		{"s3 default parts", []Target{s3(0), {Device: "LABEL=x", Path: "/"}}, 16 << 20},
+		{"the largest s3 upload", []Target{s3(5 << 20), s3(32 << 20)}, 64 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{Targets: tt.targets}
+			if got := c.RuntimeBytes(); got != tt.want {
+				t.Errorf("RuntimeBytes() = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

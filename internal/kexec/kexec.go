@@ -58,6 +58,10 @@ type LoadOpts struct {
 	// Force loads even if the reservation looks too small (see RequiredBytes)
 	// or the kernel's size cannot be read. It does not help with no reservation.
 	Force bool
+	// Extra is memory the image's capture needs beyond RuntimeMargin (its
+	// record's runtime_bytes: an S3 upload's part buffers), added to the
+	// reservation needed.
+	Extra int64
 }
 
 func (l *Loader) procRoot() string {
@@ -152,7 +156,7 @@ func (l *Loader) Load(o LoadOpts) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Initrd, err)
 	}
-	need := RequiredBytes(int64(initSize), fi.Size(), unpacked)
+	need := RequiredBytes(int64(initSize), fi.Size(), unpacked) + o.Extra
 
 	cmdline := strings.TrimSpace(o.Cmdline + " " + o.Append)
 	if o.Cmdline == "" {
@@ -181,7 +185,7 @@ func (l *Loader) Load(o LoadOpts) error {
 		return fmt.Errorf("%w: %.1f MiB reserved (%s), about %.1f MiB needed (%s): "+
 			"set crashkernel=%dM on the kernel command line and reboot, or use --force",
 			ErrReservationTooSmall, mib(reserved), sizePath, mib(need),
-			needBreakdown(int64(initSize), fi.Size(), unpacked), CrashkernelMiB(need))
+			needBreakdown(int64(initSize), fi.Size(), unpacked, o.Extra), CrashkernelMiB(need))
 	case need > reserved:
 		l.logf("warning: %.1f MiB reserved, about %.1f MiB needed; loading anyway (--force)", mib(reserved), mib(need))
 	}

@@ -80,9 +80,13 @@ func CrashkernelMiB(need int64) int64 {
 	return (need + crashkernelStep - 1) / crashkernelStep * (crashkernelStep >> 20)
 }
 
-func needBreakdown(initSize, compressed, unpacked int64) string {
-	return fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin",
+func needBreakdown(initSize, compressed, unpacked, extra int64) string {
+	s := fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin",
 		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20)
+	if extra > 0 {
+		s += fmt.Sprintf(" + %.1f for the targets (S3 part buffers)", mib(extra))
+	}
+	return s
 }
 
 // unknownRatio is the unpacked/compressed ratio assumed when the format does

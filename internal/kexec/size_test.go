@@ -211,3 +211,29 @@ func TestKernelRelease(t *testing.T) {
 		t.Errorf("KernelRelease(a script) = %v, want ErrNotBzImage", err)
 	}
 }
+
+// measuredS3 is an S3 image measured in the e2e (2026-12-02, Debian
+// 6.1.0-57-amd64, the same init_size): 4112990 bytes gzip, 10.2 MiB
+// unpacked, uploading in 8 MiB parts (16 MiB held, the image record's
+// runtime_bytes). crashkernel=112M saved the dump (31 MB available at
+// /init); 104M (23 MB) and 96M (16 MB) ran out of memory mid-upload,
+// where the image alone (95.7 MiB "needed") passed the check at 96M.
+var measuredS3 = struct {
+	image, unpacked, extra int64
+	works, fails           []int64
+}{4_112_990, 10_700_000, 16 << 20, []int64{112}, []int64{96, 104}}
+
+func TestMeasuredS3Needs(t *testing.T) {
+	m := measuredS3
+	need := RequiredBytes(int64(measuredKernel.initSize), m.image, m.unpacked) + m.extra
+	for _, ck := range m.works {
+		if need > ck<<20 {
+			t.Errorf("S3 image: %.1f MiB needed does not fit crashkernel=%dM, which worked", mib(need), ck)
+		}
+	}
+	for _, ck := range m.fails {
+		if need <= ck<<20 {
+			t.Errorf("S3 image: %.1f MiB needed fits crashkernel=%dM, which ran out of memory", mib(need), ck)
+		}
+	}
+}

@@ -74,6 +74,17 @@ func TargetIdentity(i int) string { return fmt.Sprintf(ConfigDir+"/target%d/id",
 // target i.
 func TargetKnownHosts(i int) string { return fmt.Sprintf(ConfigDir+"/target%d/known_hosts", i) }
 
+// TargetS3AccessKey, TargetS3SecretKey and TargetCAFile are where the image
+// holds an s3 target's credentials and ca_file (config's target i).
+func TargetS3AccessKey(i int) string { return fmt.Sprintf(ConfigDir+"/target%d/s3-access-key", i) }
+func TargetS3SecretKey(i int) string { return fmt.Sprintf(ConfigDir+"/target%d/s3-secret-key", i) }
+func TargetCAFile(i int) string      { return fmt.Sprintf(ConfigDir+"/target%d/ca.pem", i) }
+
+// CABundlePath is the build host's CA bundle in the image (Debian's
+// ca-certificates file; also where Go looks first on Linux): an https s3
+// target without ca_file verifies its server against it.
+const CABundlePath = "etc/ssl/certs/ca-certificates.crt"
+
 // busyboxPackages are the capture busybox's commands as makebb takes them
 // from the module's root: our capture program and ukdump, plus a small
 // rescue set of u-root core commands (a shell and the tools to look around

@@ -55,6 +55,13 @@ type File interface {
 	Close() error
 }
 
+// Dropper is a Dir that keeps nothing of a dump whose copy failed (an S3
+// multipart upload is aborted, not kept as vmcore.incomplete).
+// DropsIncomplete says so, for the manifest and the log.
+type Dropper interface {
+	DropsIncomplete() string
+}
+
 // Sizer is a File that must know its size before its data: the legacy scp
 // protocol announces it first. A writer that knows the size (collect does
 // for the ELF formats) calls SetSize before it writes; a file whose size

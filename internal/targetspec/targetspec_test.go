@@ -91,3 +91,40 @@ func TestParseDevice(t *testing.T) {
 		})
 	}
 }
+
+func TestParseS3(t *testing.T) {
+	for _, tt := range []struct {
+		url, endpoint        string
+		bucket, prefix, addr string
+	}{
+		{"s3://dumps", "https://s3.example.com", "dumps", "", "s3.example.com:443"},
+		{"s3://dumps/", "http://10.0.2.2:7070", "dumps", "", "10.0.2.2:7070"},
+		{"s3://my.dumps-1/fleet/crash/", "https://[2001:db8::1]:9000/", "my.dumps-1", "fleet/crash/", "[2001:db8::1]:9000"},
+		{"s3://dumps/a_b.c-d", "http://h", "dumps", "a_b.c-d/", "h:80"},
+	} {
+		got, err := ParseS3(tt.url, tt.endpoint)
+		if err != nil {
+			t.Errorf("ParseS3(%q, %q) = %v", tt.url, tt.endpoint, err)
+			continue
+		}
+		if got.Bucket != tt.bucket || got.Prefix != tt.prefix || got.Addr() != tt.addr {
+			t.Errorf("ParseS3(%q, %q) = %q, %q, Addr %q; want %q, %q, %q", tt.url, tt.endpoint, got.Bucket, got.Prefix, got.Addr(), tt.bucket, tt.prefix, tt.addr)
+		}
+	}
+	for _, tt := range []struct{ url, endpoint, want string }{
+		{"s3://Dumps", "http://h", `bad bucket name "Dumps"`},
+		{"s3://ab", "http://h", "bad bucket name"},
+		{"s3://key:secret@dumps", "http://h", "the credentials in access_key_file"},
+		{"s3://dumps/a/../b", "http://h", `bad prefix segment ".."`},
+		{"s3://dumps/a//b", "http://h", `bad prefix segment ""`},
+		{"s3://dumps/a b", "http://h", `bad prefix segment "a b"`},
+		{"s3://dumps", "ftp://h", "want an http:// or https:// url"},
+		{"s3://dumps", "s3.example.com", "want an http:// or https:// url"},
+		{"s3://dumps", "https://h/bucket", "want scheme://host[:port] only"},
+		{"sftp://u@h/x", "http://h", `unsupported scheme "sftp" (want s3)`},
+	} {
+		if _, err := ParseS3(tt.url, tt.endpoint); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseS3(%q, %q) = %v; want an error containing %q", tt.url, tt.endpoint, err, tt.want)
+		}
+	}
+}

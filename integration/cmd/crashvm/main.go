@@ -64,7 +64,7 @@ func run(args []string, stdout io.Writer) error {
 		out      = fs.String("out", "out/crashvm", "the run's files")
 		format   = fs.String("format", "kdump", "kdump or elf")
 		compress = fs.String("compress", "zlib", "the kdump codec")
-		target   = fs.String("target", "disk", "disk, sftp or fallback")
+		target   = fs.String("target", "disk", "disk, sftp, s3 or fallback")
 		runs     = fs.Int("runs", 1, "how many times")
 		demo     = fs.Bool("demo", false, "print the dump for a person after the last run")
 		sc       crashvm.Scenario
@@ -104,11 +104,16 @@ func run(args []string, stdout io.Writer) error {
 		if *format == "kdump" {
 			checks = crashvm.Saved("vmcore.kdump", crashvm.Reassemble("vmcore", "vmcore.kdump"), crashvm.KdumpFile("vmcore.kdump", *compress))
 		}
+	case "s3":
+		sc.Config.Targets = []crashvm.Target{crashvm.S3}
+		if *format == "kdump" {
+			checks = crashvm.Saved("vmcore.kdump", crashvm.Reassemble("vmcore", "vmcore.kdump"), crashvm.KdumpFile("vmcore.kdump", *compress))
+		}
 	case "fallback":
 		sc.Config.Targets = []crashvm.Target{crashvm.DeadSFTP, crashvm.Disk}
 		checks = append(checks, crashvm.ConsoleHas(`ukdump: target 0 failed`))
 	default:
-		return fmt.Errorf("-target %q: want disk, sftp or fallback", *target)
+		return fmt.Errorf("-target %q: want disk, sftp, s3 or fallback", *target)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -78,6 +78,9 @@ type Target struct {
 	// SFTPPort, if not 0, makes this an SFTP target at 10.0.2.2:SFTPPort.
 	// Only SSHPort has a server behind it.
 	SFTPPort int
+	// S3Port, if not 0, makes this an S3 target at http://10.0.2.2:S3Port,
+	// s3://S3Bucket/S3Prefix. Only S3Port has a server behind it.
+	S3Port int
 }
 
 // SSHPort is where the test's sshd listens, in the run's network namespace.
@@ -93,6 +96,10 @@ var (
 	SFTP = Target{SFTPPort: SSHPort}
 	// DeadSFTP is an SFTP port where nothing listens.
 	DeadSFTP = Target{SFTPPort: SSHPort + 1}
+	// S3 is the test's versitygw.
+	S3 = Target{S3Port: S3Port}
+	// DeadS3 is an S3 endpoint where nothing listens.
+	DeadS3 = Target{S3Port: S3Port + 1}
 )
 
 // Guest is the machine that crashes and the kernel that captures its crash.
@@ -163,7 +170,8 @@ func (s Scenario) cmdline() []string {
 }
 
 // TOML renders the config as the file `ukdump build -c` reads. sshDir is
-// where the test's sshd keeps its keys and the directory dumps go to.
+// where the test's sshd keeps its keys and the directory dumps go to; the
+// S3 credentials are beside it, in ../s3.
 func (c Config) TOML(sshDir string) string {
 	var b strings.Builder
 	b.WriteString("[collect]\n")
@@ -180,6 +188,13 @@ func (c Config) TOML(sshDir string) string {
 	}
 	for _, t := range c.Targets {
 		b.WriteString("\n[[target]]\n")
+		if t.S3Port != 0 {
+			fmt.Fprintf(&b, "url = %q\n", "s3://"+S3Bucket+"/"+S3Prefix)
+			fmt.Fprintf(&b, "endpoint = %q\n", fmt.Sprintf("http://10.0.2.2:%d", t.S3Port))
+			fmt.Fprintf(&b, "access_key_file = %q\n", filepath.Join(s3Dir(sshDir), "access"))
+			fmt.Fprintf(&b, "secret_key_file = %q\n", filepath.Join(s3Dir(sshDir), "secret"))
+			continue
+		}
 		if t.SFTPPort != 0 {
 			fmt.Fprintf(&b, "url = %q\n", fmt.Sprintf("sftp://root@10.0.2.2:%d%s", t.SFTPPort, filepath.Join(sshDir, "crash")))
 			fmt.Fprintf(&b, "identity = %q\n", filepath.Join(sshDir, "id_ed25519"))

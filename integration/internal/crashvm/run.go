@@ -79,6 +79,11 @@ func Prepare(ctx context.Context, root, dir string, sc Scenario, logf func(strin
 			return nil, fmt.Errorf("the test's sshd: %w", err)
 		}
 	}
+	if sc.Config.s3() {
+		if err := writeS3(s3Dir(r.sshDir())); err != nil {
+			return nil, fmt.Errorf("the test's S3 server: %w", err)
+		}
+	}
 	toml := filepath.Join(dir, "ukdump.toml")
 	if err := os.WriteFile(toml, []byte(sc.Config.TOML(r.sshDir())), 0o644); err != nil {
 		return nil, err
@@ -222,6 +227,11 @@ func (r *Run) Boot(ctx context.Context, n int) (*Result, error) {
 			return nil, err
 		}
 	}
+	if r.Config.s3() {
+		if err := writeS3(s3Dir(r.sshDir())); err != nil { // an empty bucket
+			return nil, err
+		}
+	}
 	if err := r.qemu(ctx, res); err != nil {
 		return nil, err
 	}
@@ -252,7 +262,7 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 	nic := "none"
-	if r.Config.sftp() {
+	if r.Config.net() {
 		nic = "user,model=virtio-net-pci"
 	}
 	fns := []qemu.Fn{
@@ -274,6 +284,13 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 			}
 			fns = append(fns, qemu.WithTask(qemu.Cleanup(stop)))
 		}
+		if r.Config.s3() {
+			stop, err := startS3(ctx, s3Dir(r.sshDir()))
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		vm, err := qemu.StartContext(ctx, qemu.ArchAMD64, fns...)
 		if err != nil {
 			return fmt.Errorf("starting QEMU: %w", err)
@@ -287,6 +304,12 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 		if err := vm.Wait(); err != nil && !errors.As(err, &exit) {
 			return err
 		}
+		if r.Config.s3() {
+			// Download what the guest uploaded while the server runs.
+			if err := downloadS3(ctx, s3Dir(r.sshDir()), filepath.Join(r.Dir, "s3-download")); err != nil {
+				return fmt.Errorf("download from the S3 server: %w", err)
+			}
+		}
 		return qerr
 	})
 	res.Console = con.lines
@@ -299,6 +322,19 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 func (r *Run) fetch(ctx context.Context, res *Result) error {
 	for _, t := range r.Config.Targets {
 		switch {
+		case t.S3Port == S3Port:
+			dl := filepath.Join(r.Dir, "s3-download")
+			res.Target, res.Where = "s3", "s3://"+S3Bucket+"/"+S3Prefix+" (downloaded)"
+			des, err := os.ReadDir(dl)
+			if err != nil {
+				return err
+			}
+			for _, de := range des {
+				if de.IsDir() && dumpDir.MatchString(de.Name()) {
+					res.DumpName = de.Name()
+					return copyDir(filepath.Join(dl, de.Name()), res)
+				}
+			}
 		case t.SFTPPort == SSHPort:
 			up := filepath.Join(r.sshDir(), "crash")
 			res.Target, res.Where = "sftp", "the sftp server's "+up
