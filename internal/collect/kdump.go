@@ -13,9 +13,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/memmap"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -105,12 +105,12 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 	} else {
 		sink = &sizeWriterAt{w: w.(io.WriterAt)}
 	}
-	kw, err := kdumpfile.NewWriter(sink, kp, p.present, p.dumpable)
+	kw, err := kdumpfile.NewWindowWriter(sink, kp, p.numDumpable)
 	if err != nil {
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	pl := &pipeline{
-		src: p.src, ranges: p.ranges, pageSize: ps, chunkPages: o.chunkPages(),
+		src: p.src, pageSize: ps, chunkPages: o.chunkPages(),
 		workers: o.Workers, inflight: 2 * o.Workers,
 		detectZero: o.DumpLevel&dumplevel.Zero != 0,
 		newProcess: func() (processFunc, error) {
@@ -122,7 +122,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		},
 	}
 	var done uint64
-	err = pl.run(ctx, func(pfn uint64, po pageOut) error {
+	emit := func(pfn uint64, po pageOut) error {
 		if po.zero {
 			res.Pages.Zero++
 		}
@@ -135,7 +135,27 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 			o.Progress(Progress{Done: int64(done * ps), Total: p.total, Elapsed: o.Now().Sub(start)})
 		}
 		return nil
+	}
+	// First the present pages as both bitmaps (from the PT_LOADs alone): a
+	// dump cut short reads as incomplete past where it stopped. Then window
+	// by window: the mem_map walk again (the first one kept only counts),
+	// the window's bitmaps, its pages.
+	err = p.forWindows(ctx, nil, func(w *window, _ memmap.Counts) error {
+		return kw.WriteProvisional(w.present)
 	})
+	var ex *memmap.Excluder
+	if err == nil {
+		ex, err = p.excluder()
+	}
+	if err == nil {
+		err = p.forWindows(ctx, ex, func(w *window, _ memmap.Counts) error {
+			if err := kw.WriteBitmaps(w.present, w.dumpable); err != nil {
+				return err
+			}
+			pl.ranges = runsOf(w.dumpable, p.ranges, w.start, w.end)
+			return pl.run(ctx, emit)
+		})
+	}
 	if err == nil {
 		err = kw.Close()
 	} else if aerr := kw.Abort(err); aerr != nil {
@@ -165,27 +185,6 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	return res, nil
-}
-
-// restrict cuts page ranges down to the runs of pages set in keep, so that
-// excluded pages are never read.
-func restrict(ranges []pageRange, keep *bitmap.Bitmap) []pageRange {
-	var out []pageRange
-	for _, r := range ranges {
-		for pfn := r.start; pfn < r.end; {
-			s, ok := keep.NextSet(pfn)
-			if !ok || s >= r.end {
-				break
-			}
-			e := s
-			for e < r.end && keep.Get(e) {
-				e++
-			}
-			out = append(out, pageRange{start: s, end: e, load: r.load})
-			pfn = e
-		}
-	}
-	return out
 }
 
 // hashFile reads back what was written and hashes it.
