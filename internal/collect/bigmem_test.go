@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,8 +21,10 @@ import (
 
 	"github.com/ukdump/ukdump/internal/collect"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/kexec"
 	"github.com/ukdump/ukdump/internal/memmap"
 	"github.com/ukdump/ukdump/internal/vmcore"
+	"github.com/ukdump/ukdump/internal/vmcore/vmcoretest"
 )
 
 // The physical layout of a synthetic machine (machineMem): the
@@ -257,5 +260,62 @@ func checkKdump(t *testing.T, path string, ram uint64) {
 	}
 	if err := kf.ReadPage(ram/4096-1, buf); err == nil {
 		t.Errorf("ReadPage(the last, free pfn) = nil error, want excluded")
+	}
+}
+
+// TestHeapPerCPUAndPTLoad measures what a crashed machine's CPU count (its
+// NT_PRSTATUS notes) and RAM ranges (PT_LOADs) cost the capture's heap:
+// opening the core and collecting it, kdump to a file and flattened to a
+// stream, against the same 16 MiB with 1 CPU and 1 PT_LOAD. The figures
+// enter the crashkernel= size check (kexec.ProcessPerCPU, ProcessPerRange).
+func TestHeapPerCPUAndPTLoad(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	const n = 4096
+	var split [][2]uint64
+	for i := uint64(0); i < n; i++ {
+		split = append(split, [2]uint64{0x100000 + i*8192, 4096})
+	}
+	cores := []vmcoretest.Core{
+		{CPUs: 1, Segments: [][2]uint64{{0x100000, n * 4096}}, Seed: 1},
+		{CPUs: n, Segments: [][2]uint64{{0x100000, n * 4096}}, Seed: 1},
+		{CPUs: 1, Segments: split, Seed: 1},
+	}
+	for _, o := range []collect.Options{
+		{Format: collect.FormatKdump, Codec: "zstd", DumpLevel: 1, Workers: 1, LowMemory: true},
+		{Format: collect.FormatFlat, Codec: "zstd", DumpLevel: 1, Workers: 1, LowMemory: true},
+	} {
+		var peaks []uint64
+		for _, cc := range cores {
+			im, err := cc.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Create(filepath.Join(t.TempDir(), "dump"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var w io.Writer = f
+			if o.Format == collect.FormatFlat {
+				w = stream{f}
+			}
+			peak := peakHeap(func() {
+				var c *vmcore.Core
+				if c, err = vmcore.Open(im, im.Size()); err == nil {
+					_, err = collect.Collect(context.Background(), im, c, w, o)
+				}
+			})
+			f.Close()
+			if err != nil {
+				t.Fatalf("Collect(%d CPUs, %d PT_LOADs) = %v", cc.CPUs, len(cc.Segments), err)
+			}
+			peaks = append(peaks, peak)
+		}
+		perCPU := float64(int64(peaks[1])-int64(peaks[0])) / (n - 1)
+		perRange := float64(int64(peaks[2])-int64(peaks[0])) / (n - 1)
+		t.Logf("%s: peak heap %.2f MiB (1 CPU, 1 PT_LOAD), %.2f MiB (%d CPUs), %.2f MiB (%d PT_LOADs): %.0f bytes per CPU, %.0f per PT_LOAD",
+			o.Format, float64(peaks[0])/(1<<20), float64(peaks[1])/(1<<20), n, float64(peaks[2])/(1<<20), n, perCPU, perRange)
+		if perCPU > kexec.ProcessPerCPU || perRange > kexec.ProcessPerRange {
+			t.Errorf("%s: %.0f bytes per CPU, %.0f per PT_LOAD; the size check assumes at most %d and %d", o.Format, perCPU, perRange, kexec.ProcessPerCPU, kexec.ProcessPerRange)
+		}
 	}
 }

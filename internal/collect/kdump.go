@@ -105,7 +105,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 	} else {
 		sink = &sizeWriterAt{w: w.(io.WriterAt)}
 	}
-	kw, err := kdumpfile.NewWindowWriter(sink, kp, p.numDumpable)
+	kw, err := kdumpfile.NewWindowWriter(sink, kp)
 	if err != nil {
 		return res, fmt.Errorf("collect: %w", err)
 	}
@@ -136,13 +136,22 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		}
 		return nil
 	}
-	// First the present pages as both bitmaps (from the PT_LOADs alone): a
-	// dump cut short reads as incomplete past where it stopped. Then window
-	// by window: the mem_map walk again (the first one kept only counts),
-	// the window's bitmaps, its pages.
-	err = p.forWindows(ctx, nil, func(w *window, _ memmap.Counts) error {
+	// After the header: the present pages as both bitmaps (from the
+	// PT_LOADs alone), so that a dump cut short reads as incomplete past
+	// where it stopped. Then the walk that counts the dumpable pages, and
+	// window by window the walk again, the window's bitmaps, its pages.
+	// (Even when ctx is done: a file of a header alone is not a dump at
+	// all, and this reads nothing of the source.)
+	err = p.forWindows(context.Background(), nil, func(w *window, _ memmap.Counts) error {
 		return kw.WriteProvisional(w.present)
 	})
+	if err == nil {
+		err = p.countKdump(ctx)
+		res.Pages, res.Warnings = p.pages, p.warnings
+	}
+	if err == nil {
+		err = kw.SetDumpable(p.numDumpable)
+	}
 	var ex *memmap.Excluder
 	if err == nil {
 		ex, err = p.excluder()

@@ -147,10 +147,17 @@ func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 	if p.format == FormatELF {
 		return p, p.planELF(ctx, o, start)
 	}
-	// In the kdump format zero pages stay in the 2nd bitmap and share one
-	// descriptor (research/makedumpfile.md 1.4): only the excluded classes
-	// are left unread. The descriptors come before the data, so their
-	// number is counted first, by a walk that keeps only counts.
+	// The kdump format's pages are counted by writeKdump (countKdump),
+	// after it has written the header.
+	return p, nil
+}
+
+// countKdump counts the kdump format's dumpable pages by a walk that keeps
+// only counts: the descriptors come before the data, so their number is
+// needed before the first page is written. In the kdump format zero pages
+// stay in the 2nd bitmap and share one descriptor (research/makedumpfile.md
+// 1.4): only the excluded classes are left unread.
+func (p *plan) countKdump(ctx context.Context) error {
 	err := p.walk(func(ex *memmap.Excluder, unreadable *uint64) error {
 		p.pages, p.numDumpable = PageCounts{}, 0
 		return p.forWindows(ctx, ex, func(w *window, cnt memmap.Counts) error {
@@ -162,7 +169,7 @@ func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 		})
 	})
 	p.total = int64(p.numDumpable * p.pageSize)
-	return p, err
+	return err
 }
 
 // walk runs pass (one walk of the windows, with the Excluder of the dump

@@ -114,6 +114,7 @@ type Writer struct {
 	codec    Codec
 
 	num     uint64 // descriptors to write: dumpable pages
+	numSet  bool   // SetDumpable was called
 	written uint64 // descriptors produced so far
 	next    uint64 // pfns below next were written
 
@@ -155,8 +156,11 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 	if present.Start() != 0 || present.Len() != p.MaxPFN || dumpable.Start() != 0 || dumpable.Len() != p.MaxPFN {
 		return nil, fmt.Errorf("kdumpfile: bitmaps cover %#x and %#x pfns, want max_mapnr %#x", present.Len(), dumpable.Len(), p.MaxPFN)
 	}
-	wr, err := NewWindowWriter(w, p, dumpable.Count())
+	wr, err := NewWindowWriter(w, p)
 	if err != nil {
+		return nil, err
+	}
+	if err := wr.SetDumpable(dumpable.Count()); err != nil {
 		return nil, err
 	}
 	if err := wr.WriteBitmaps(present, dumpable); err != nil {
@@ -165,13 +169,15 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 	return wr, nil
 }
 
-// NewWindowWriter lays out a dump of numDumpable pages of a machine of
-// p.MaxPFN page frames and writes the header, sub-header and notes; the
-// bitmaps follow window by window (WriteBitmaps), each window's pages after
-// its bitmaps. The page descriptors' place depends only on max_mapnr and the
-// notes, and the page data's on numDumpable: nothing needs the whole
-// machine's bitmaps at once. The sink is not closed by the writer.
-func NewWindowWriter(w io.WriterAt, p Params, numDumpable uint64) (*Writer, error) {
+// NewWindowWriter lays out a dump of a machine of p.MaxPFN page frames and
+// writes the header, sub-header and notes; then come, optionally, the
+// provisional bitmaps (WriteProvisional), the number of dumpable pages
+// (SetDumpable), and the bitmaps window by window (WriteBitmaps), each
+// window's pages after its bitmaps. The page descriptors' place depends only
+// on max_mapnr and the notes, and the page data's on the number of dumpable
+// pages: nothing needs the whole machine's bitmaps at once. The sink is not
+// closed by the writer.
+func NewWindowWriter(w io.WriterAt, p Params) (*Writer, error) {
 	noteBytes := p.Notes
 	infoOff, infoSize, hasInfo := vmcore.FindNote(noteBytes, vmcore.NoteVMCoreInfo)
 	if !hasInfo && len(p.VMCoreInfo) > 0 {
@@ -198,9 +204,6 @@ func NewWindowWriter(w io.WriterAt, p Params, numDumpable uint64) (*Writer, erro
 	if p.MaxPFN == 0 || p.MaxPFN > maxMaxMapnr {
 		return nil, fmt.Errorf("kdumpfile: max_mapnr %#x out of range (1 to %#x)", p.MaxPFN, uint64(maxMaxMapnr))
 	}
-	if numDumpable > p.MaxPFN {
-		return nil, fmt.Errorf("kdumpfile: %d dumpable pages of max_mapnr %#x", numDumpable, p.MaxPFN)
-	}
 	if p.Utsname.Sysname == "" {
 		p.Utsname.Sysname = "Linux"
 	}
@@ -214,7 +217,6 @@ func NewWindowWriter(w io.WriterAt, p Params, numDumpable uint64) (*Writer, erro
 
 	bs := uint64(p.PageSize)
 	l := computeLayout(bs, uint64(len(noteBytes)), p.MaxPFN)
-	num := numDumpable
 	if 2*l.bitmapBytes/bs > math.MaxUint32 || l.subHdrBlocks > math.MaxInt32 {
 		return nil, fmt.Errorf("kdumpfile: max_mapnr %#x needs more bitmap blocks than the header can hold", p.MaxPFN)
 	}
@@ -253,16 +255,12 @@ func NewWindowWriter(w io.WriterAt, p Params, numDumpable uint64) (*Writer, erro
 		maxPFN:    p.MaxPFN,
 		pageSize:  p.PageSize,
 		codec:     p.Codec,
-		num:       num,
 		descBuf:   make([]byte, 0, descCacheSize),
 		descStart: int64(l.descOff),
 		dataBuf:   make([]byte, 0, p.BufferSize),
-		dataStart: int64(l.descOff + descSize*num),
 		dataCap:   p.BufferSize,
 		sync:      p.Sync,
 	}
-	wr.durable = wr.dataStart
-
 	// Block 0: the header. Then the sub-header and the notes, padded to
 	// a block. These are the first records of a flattened stream, which
 	// crash --osrelease needs early.
@@ -275,10 +273,9 @@ func NewWindowWriter(w io.WriterAt, p Params, numDumpable uint64) (*Writer, erro
 	}
 
 	if p.DumpLevel&1 != 0 {
-		// One zero page, before all other data, shared by every zero page.
-		wr.zeroDesc = &PageDesc{Offset: wr.dataStart, Size: uint32(bs)}
-		wr.dataBuf = wr.dataBuf[:bs]
-		clear(wr.dataBuf)
+		// One zero page, before all other data, shared by every zero
+		// page (placed by SetDumpable).
+		wr.zeroDesc = &PageDesc{Size: uint32(bs)}
 	} else {
 		c, err := NewCompressor(p.Codec, p.PageSize)
 		if err != nil {
@@ -289,6 +286,29 @@ func NewWindowWriter(w io.WriterAt, p Params, numDumpable uint64) (*Writer, erro
 		wr.zeroData, wr.zeroFlag = append([]byte(nil), out...), flags
 	}
 	return wr, nil
+}
+
+// SetDumpable sets the number of pages the dump holds (the set bits of the
+// whole 2nd bitmap), which places the page data after their descriptors. It
+// comes once, before the first WriteBitmaps.
+func (w *Writer) SetDumpable(n uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.state != stateOpen || w.win != nil || w.numSet:
+		return errors.New("kdumpfile: SetDumpable after WriteBitmaps, Close or SetDumpable")
+	case n > w.maxPFN:
+		return fmt.Errorf("kdumpfile: %d dumpable pages of max_mapnr %#x", n, w.maxPFN)
+	}
+	w.num, w.numSet = n, true
+	w.dataStart = int64(w.lay.descOff + descSize*n)
+	w.durable = w.dataStart
+	if w.zeroDesc != nil {
+		w.zeroDesc.Offset = w.dataStart
+		w.dataBuf = w.dataBuf[:w.pageSize]
+		clear(w.dataBuf)
+	}
+	return nil
 }
 
 // WriteBitmaps writes the bitmap bytes of a window of pfns: present (the
@@ -305,6 +325,9 @@ func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	}
 	if w.err != nil {
 		return w.err
+	}
+	if !w.numSet {
+		return errors.New("kdumpfile: WriteBitmaps before SetDumpable")
 	}
 	start, end := present.Start(), present.Len()
 	switch {

@@ -36,6 +36,8 @@ func newFakeSystem(t *testing.T, files map[string]string) fakeSystem {
 		"vmlinuz":                             string(bzImage(0x020f, 0x7f, 64<<20)),
 		"ukdump.img":                          string(gzipped(t, bytes.Repeat([]byte{0}, 1<<20))),
 		"proc/sys/kernel/kexec_load_disabled": "0\n",
+		"proc/iomem":                          "00001000-0009fbff : System RAM\n00100000-3ffdffff : System RAM\n  01000000-01e02006 : Kernel code\n",
+		"sys/devices/system/cpu/possible":     "0-1\n",
 	}
 	for k, v := range files {
 		all[k] = v

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -67,11 +68,64 @@ func KernelInitSize(bzImage io.ReaderAt) (uint64, error) {
 	return uint64(le.Uint32(hdr[initSizeOff:])), nil
 }
 
-// RequiredBytes estimates the crash reservation a capture needs: the kernel's
-// init_size, the initrd as loaded (compressed) and unpacked into the rootfs
-// (both exist while the kernel unpacks it), and RuntimeMargin.
+// RequiredBytes estimates the crash reservation a capture needs on a machine
+// of nothing (see MachineBytes for what the crashed machine adds): the
+// kernel's init_size, the initrd as loaded (compressed) and unpacked into the
+// rootfs (both exist while the kernel unpacks it), and RuntimeMargin.
 func RequiredBytes(initSize, initrdCompressed, initrdUncompressed int64) int64 {
 	return initSize + initrdCompressed + initrdUncompressed + RuntimeMargin
+}
+
+// Machine is what of the crashed machine costs the capture memory.
+type Machine struct {
+	// RAM is the machine's memory in bytes.
+	RAM int64
+	// CPUs is its possible CPUs: the kernel keeps a crash note for each.
+	CPUs int
+	// RAMRanges is its System RAM ranges: the PT_LOADs of /proc/vmcore.
+	RAMRanges int
+}
+
+// What one CPU, one RAM range and one TiB of RAM of the crashed machine cost
+// the capture, kernel and ukdump together.
+//
+// The kernel's part follows from its structures: per CPU, a program header
+// of the ELF core header kexec_file_load puts in the reservation (56 bytes),
+// its copy in the capture kernel's /proc/vmcore (56) and the CPU's
+// NT_PRSTATUS note in the merged notes buffer (356); per RAM range, the two
+// program headers and a struct vmcore (64). The capture kernel holds no
+// struct page or anything else for the old memory it reads (mmap of
+// /proc/vmcore maps windows of it), so the kernel has no per-TiB part.
+//
+// ukdump's part is measured (collect's TestHeapPerCPUAndPTLoad and
+// TestPeakHeapIndependentOfMachineSize, which check these figures): opening
+// the core and writing kdump or flattened kdump, the heap grows by 1.3 KiB
+// per CPU (the notes are copied into the dump's sub-header and a stream
+// record) and by 0.6 KiB per PT_LOAD; a 1 TiB machine's dump at dump level 31
+// peaks 0.7 MiB above a 1 GiB one's (3.7 against 3.0 MiB, the mem_map walked
+// and the bitmaps written in windows of 2^20 pfns; it was 71 MiB before the
+// windows). The Go heap may grow to twice what is live before the collector
+// runs, so ukdump's figures count twice.
+const (
+	// ProcessPerCPU and ProcessPerRange bound ukdump's heap per CPU and per
+	// PT_LOAD of the crashed machine; ProcessPerTiB per TiB of its RAM.
+	ProcessPerCPU   = 1536
+	ProcessPerRange = 768
+	ProcessPerTiB   = 1 << 20
+
+	kernelPerCPU   = 56 + 56 + 356
+	kernelPerRange = 56 + 56 + 64
+
+	PerCPU   = kernelPerCPU + 2*ProcessPerCPU
+	PerRange = kernelPerRange + 2*ProcessPerRange
+	PerTiB   = 2 * ProcessPerTiB
+)
+
+// MachineBytes is what the crashed machine m adds to RequiredBytes: PerCPU
+// for each CPU, PerRange for each RAM range and PerTiB per TiB of RAM.
+func MachineBytes(m Machine) int64 {
+	perRAM := int64(float64(max(m.RAM, 0)) / (1 << 40) * PerTiB)
+	return int64(max(m.CPUs, 0))*PerCPU + int64(max(m.RAMRanges, 0))*PerRange + perRAM
 }
 
 // CrashkernelMiB is the crashkernel= value, in MiB, to suggest for need bytes:
@@ -80,10 +134,12 @@ func CrashkernelMiB(need int64) int64 {
 	return (need + crashkernelStep - 1) / crashkernelStep * (crashkernelStep >> 20)
 }
 
-func needBreakdown(initSize, compressed, unpacked int64) string {
-	return fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin",
-		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20)
+func needBreakdown(initSize, compressed, unpacked int64, m Machine) string {
+	return fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin + %.1f for this machine (%s RAM in %d ranges, %d CPUs)",
+		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20, mib(MachineBytes(m)), gib(m.RAM), m.RAMRanges, m.CPUs)
 }
+
+func gib(n int64) string { return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB" }
 
 // unknownRatio is the unpacked/compressed ratio assumed when the format does
 // not record the unpacked size (xz, lzma, bzip2, lz4, lzo, unknown).

@@ -211,3 +211,48 @@ func TestKernelRelease(t *testing.T) {
 		t.Errorf("KernelRelease(a script) = %v, want ErrNotBzImage", err)
 	}
 }
+
+// The machine's part of the need: none of it is large for the machines we
+// measured, and a 1 GiB guest still fits the 96M that works for it.
+func TestMachineBytes(t *testing.T) {
+	for _, tt := range []struct {
+		m        Machine
+		min, max int64
+	}{
+		{Machine{}, 0, 0},
+		{Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2}, 4 << 10, 16 << 10},
+		{Machine{RAM: 1 << 40, CPUs: 256, RAMRanges: 16}, 2<<20 + 256*PerCPU, 4 << 20},
+		{Machine{RAM: 16 << 40, CPUs: 8192, RAMRanges: 1024}, 32 << 20, 64 << 20},
+	} {
+		if got := MachineBytes(tt.m); got < tt.min || got > tt.max {
+			t.Errorf("MachineBytes(%+v) = %d, want %d to %d", tt.m, got, tt.min, tt.max)
+		}
+	}
+	m := measuredKernel
+	need := RequiredBytes(int64(m.initSize), m.image, m.unpacked) + MachineBytes(Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2})
+	if got := CrashkernelMiB(need); got != m.floorCrashkernel {
+		t.Errorf("a 1 GiB guest: CrashkernelMiB(%d) = %d, want %d", need, got, m.floorCrashkernel)
+	}
+}
+
+func TestMachine(t *testing.T) {
+	s := newFakeSystem(t, nil)
+	var calls []loadCall
+	m, err := s.loader(&calls, nil).Machine()
+	want := Machine{RAM: 0x9ec00 + 0x3fee0000, CPUs: 2, RAMRanges: 2}
+	if err != nil || m != want {
+		t.Errorf("Machine() = %+v, %v; want %+v", m, err, want)
+	}
+	s = newFakeSystem(t, map[string]string{
+		"proc/iomem":                      "00000000-00000000 : System RAM\n00000000-00000000 : Reserved\n00000000-00000000 : System RAM\n",
+		"proc/meminfo":                    "MemTotal:       65536 kB\n",
+		"sys/devices/system/cpu/possible": "0-3,8,10-11\n",
+	})
+	if m, err = s.loader(&calls, nil).Machine(); err != nil || m != (Machine{RAM: 64 << 20, CPUs: 7, RAMRanges: 2}) {
+		t.Errorf("Machine() as a user = %+v, %v; want 64 MiB in 2 ranges, 7 CPUs", m, err)
+	}
+	s = newFakeSystem(t, map[string]string{"sys/devices/system/cpu/possible": "0-x\n"})
+	if _, err = s.loader(&calls, nil).Machine(); err == nil {
+		t.Errorf("Machine() with a bad cpu list = nil error")
+	}
+}
