@@ -136,15 +136,19 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		}
 		return nil
 	}
-	// After the header: the present pages as both bitmaps (from the
-	// PT_LOADs alone), so that a dump cut short reads as incomplete past
-	// where it stopped. Then the walk that counts the dumpable pages, and
-	// window by window the walk again, the window's bitmaps, its pages.
-	// (Even when ctx is done: a file of a header alone is not a dump at
-	// all, and this reads nothing of the source.)
-	err = p.forWindows(context.Background(), nil, func(w *window, _ memmap.Counts) error {
-		return kw.WriteProvisional(w.present)
-	})
+	// After the header, in a file: the present pages as both bitmaps (from
+	// the PT_LOADs alone), so that a dump cut short reads as incomplete
+	// past where it stopped. (Even when ctx is done: a file of a header
+	// alone is not a dump at all, and this reads nothing of the source.)
+	// Not in a stream: crash reads a flattened file by looking records up
+	// by offset, and would find either of two records for one offset.
+	// Then the walk that counts the dumpable pages, and window by window
+	// the walk again, the window's bitmaps, its pages.
+	if flat == nil {
+		err = p.forWindows(context.Background(), nil, func(w *window, _ memmap.Counts) error {
+			return kw.WriteProvisional(w.present)
+		})
+	}
 	if err == nil {
 		err = p.countKdump(ctx)
 		res.Pages, res.Warnings = p.pages, p.warnings

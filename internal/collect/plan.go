@@ -51,6 +51,8 @@ type plan struct {
 	pageSize uint64
 	maxPFN   uint64
 	ranges   []pageRange
+	// window is the pfns of a window: windowPages (tests make it smaller).
+	window uint64
 	// level is the dump level; kernel reads the crashed kernel's memory for
 	// the mem_map walk, nil when no page classes are excluded (none asked
 	// for, or the walk is impossible: a warning says so).
@@ -84,11 +86,11 @@ type window struct {
 // The bitmaps are reused: they are valid only during the call.
 func (p *plan) forWindows(ctx context.Context, ex *memmap.Excluder, fn func(w *window, cnt memmap.Counts) error) error {
 	w := &window{present: bitmap.NewRange(0, 0), dumpable: bitmap.NewRange(0, 0)}
-	for start := uint64(0); start < p.maxPFN; start += windowPages {
+	for start := uint64(0); start < p.maxPFN; start += p.window {
 		if ctx.Err() != nil {
 			return fmt.Errorf("collect: stopped at pfn %#x: %w", start, context.Cause(ctx))
 		}
-		end := min(start+windowPages, p.maxPFN)
+		end := min(start+p.window, p.maxPFN)
 		w.start, w.end = start, end
 		w.present.Reset(start, end)
 		w.dumpable.Reset(start, end)
@@ -133,7 +135,10 @@ func seekable(w io.Writer) bool {
 // reported to o.Progress) and cuts the PT_LOADs. On error the plan says
 // what it found so far.
 func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options, start time.Time) (*plan, error) {
-	p := &plan{format: o.Format, src: src, core: core, size: -1, level: o.DumpLevel}
+	p := &plan{format: o.Format, src: src, core: core, size: -1, level: o.DumpLevel, window: windowPages}
+	if o.window > 0 {
+		p.window = o.window
+	}
 	if p.format == FormatKdump && !seekable(w) {
 		p.format = FormatFlat
 	}

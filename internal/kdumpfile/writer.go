@@ -105,6 +105,9 @@ type Writer struct {
 	// bitmapEnd is the end of the pfns whose bitmap bytes were written.
 	win       *bitmap.Bitmap
 	bitmapEnd uint64
+	// winFirst is the pages written before the window, winNum its
+	// dumpable pages.
+	winFirst, winNum uint64
 	// provEnd is the end of the pfns WriteProvisional wrote.
 	provEnd  uint64
 	pageSize int
@@ -315,7 +318,8 @@ func (w *Writer) SetDumpable(n uint64) error {
 // RAM pages) and dumpable (those in the dump, a subset), which cover the
 // same pfns, from the end of the last window (0 for the first) on. The
 // window's dumpable pages are written next (WritePage), every one of them
-// before the next window. The last window ends at max_mapnr, and the
+// before the next window; the writer uses dumpable until then, and the
+// caller must not change it before. The last window ends at max_mapnr, and the
 // bitmaps' padding to a block is written with it.
 func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	w.mu.Lock()
@@ -341,10 +345,8 @@ func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	if pfn, ok := dumpable.SubsetOf(present); !ok {
 		return fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
 	}
-	if w.win != nil {
-		if pfn, ok := w.win.NextSet(w.next); ok {
-			return fmt.Errorf("kdumpfile: WriteBitmaps([%#x, %#x)): %w: dumpable pfn %#x of the last window not written", start, end, ErrOrder, pfn)
-		}
+	if w.win != nil && w.written-w.winFirst != w.winNum {
+		return fmt.Errorf("kdumpfile: WriteBitmaps([%#x, %#x)): %w: %d of the last window's %d dumpable pages written", start, end, ErrOrder, w.written-w.winFirst, w.winNum)
 	}
 	l := w.lay
 	pad := uint64(len(present.Bytes()))
@@ -358,6 +360,7 @@ func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 		return err
 	}
 	w.win, w.bitmapEnd = dumpable, end
+	w.winFirst, w.winNum = w.written, dumpable.Count()
 	return nil
 }
 

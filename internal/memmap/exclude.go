@@ -187,9 +187,11 @@ func (e *Excluder) Window(dumpable *bitmap.Bitmap, start, end uint64) (Counts, e
 				}
 				winStart, winEnd = pfn, min(max(pfn+size, need+1), lim)
 				if err := e.k.ReadVirt(e.buf[:(winEnd-winStart)*sz], memMap+winStart*sz); err != nil {
-					// As a whole batch: the frames up to its end are kept.
-					cnt.Unreadable += lim - pfn
-					pfn = lim
+					// As a whole batch: the frames up to its end (in
+					// this window) are kept.
+					stop := min(lim, secEnd)
+					cnt.Unreadable += stop - pfn
+					pfn = stop
 					winStart, winEnd = 1, 0
 					continue
 				}
