@@ -115,11 +115,12 @@ func (r *Run) timeout() time.Duration {
 	return r.Timeout
 }
 func (r *Run) sshDir() string { return filepath.Join(r.Dir, "ssh") }
+
 // bigGuest is the guest RAM from which QEMU gets a memory backend that
 // reserves nothing.
 const bigGuest = 8 << 30
 
-func (r *Run) disk() string   { return filepath.Join(r.Dir, "disk.img") }
+func (r *Run) disk() string { return filepath.Join(r.Dir, "disk.img") }
 
 // String describes the run's machine, as the first line of its log.
 func (r *Run) String() string {
