@@ -138,31 +138,50 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 	}
 	// After the header, in a file: the present pages as both bitmaps (from
 	// the PT_LOADs alone), so that a dump cut short reads as incomplete
-	// past where it stopped. (Even when ctx is done: a file of a header
-	// alone is not a dump at all, and this reads nothing of the source.)
-	// Not in a stream: crash reads a flattened file by looking records up
-	// by offset, and would find either of two records for one offset.
-	// Then the walk that counts the dumpable pages, and window by window
-	// the walk again, the window's bitmaps, its pages.
+	// where it stopped. (Even when ctx is done: a file of a header alone is
+	// not a dump at all, and this reads nothing of the source.) Then the
+	// walk that counts the dumpable pages writes the real bitmaps over
+	// them, and window by window each is read back for its pages: mem_map
+	// is walked once.
+	//
+	// In a stream, nothing is written twice (crash reads a flattened file
+	// by looking records up by offset, and would find either of two records
+	// for one offset) or read back: the walk that counts keeps only counts,
+	// and window by window a second walk writes the window's bitmaps, then
+	// its pages.
+	file, _ := w.(io.ReaderAt)
 	if flat == nil {
 		err = p.forWindows(context.Background(), nil, func(w *window, _ memmap.Counts) error {
 			return kw.WriteProvisional(w.present)
 		})
 	}
 	if err == nil {
-		err = p.countKdump(ctx)
+		err = p.countKdump(ctx, func(w *window) error {
+			if flat == nil {
+				return kw.WriteBitmaps(w.present, w.dumpable)
+			}
+			return nil
+		})
 		res.Pages, res.Warnings = p.pages, p.warnings
 	}
 	if err == nil {
 		err = kw.SetDumpable(p.numDumpable)
 	}
 	var ex *memmap.Excluder
-	if err == nil {
+	if err == nil && flat != nil {
 		ex, err = p.excluder()
 	}
 	if err == nil {
+		// In a file, forWindows only cuts the windows (ex is nil) and
+		// ReadWindow replaces their dumpable bitmaps with what was written.
 		err = p.forWindows(ctx, ex, func(w *window, _ memmap.Counts) error {
-			if err := kw.WriteBitmaps(w.present, w.dumpable); err != nil {
+			var err error
+			if flat == nil {
+				err = kw.ReadWindow(file, w.dumpable)
+			} else {
+				err = kw.WriteBitmaps(w.present, w.dumpable)
+			}
+			if err != nil {
 				return err
 			}
 			pl.ranges = runsOf(w.dumpable, p.ranges, w.start, w.end)

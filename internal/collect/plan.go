@@ -162,7 +162,11 @@ func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 // needed before the first page is written. In the kdump format zero pages
 // stay in the 2nd bitmap and share one descriptor (research/makedumpfile.md
 // 1.4): only the excluded classes are left unread.
-func (p *plan) countKdump(ctx context.Context) error {
+//
+// each is called with every window's bitmaps (to write them). If the walk
+// fails and is done again keeping every page class, each sees the windows
+// again from the first.
+func (p *plan) countKdump(ctx context.Context, each func(w *window) error) error {
 	err := p.walk(func(ex *memmap.Excluder, unreadable *uint64) error {
 		p.pages, p.numDumpable = PageCounts{}, 0
 		return p.forWindows(ctx, ex, func(w *window, cnt memmap.Counts) error {
@@ -170,7 +174,7 @@ func (p *plan) countKdump(ctx context.Context) error {
 			p.pages.Excluded += cnt.Total()
 			*unreadable += cnt.Unreadable
 			p.numDumpable += w.dumpable.Count()
-			return nil
+			return each(w)
 		})
 	})
 	p.total = int64(p.numDumpable * p.pageSize)

@@ -105,9 +105,9 @@ type Writer struct {
 	// bitmapEnd is the end of the pfns whose bitmap bytes were written.
 	win       *bitmap.Bitmap
 	bitmapEnd uint64
-	// winFirst is the pages written before the window, winNum its
-	// dumpable pages.
-	winFirst, winNum uint64
+	// winEnd is the end of the current window of pages (win); winFirst the
+	// pages written before it, winNum its dumpable pages.
+	winEnd, winFirst, winNum uint64
 	// provEnd is the end of the pfns WriteProvisional wrote.
 	provEnd  uint64
 	pageSize int
@@ -293,13 +293,15 @@ func NewWindowWriter(w io.WriterAt, p Params) (*Writer, error) {
 
 // SetDumpable sets the number of pages the dump holds (the set bits of the
 // whole 2nd bitmap), which places the page data after their descriptors. It
-// comes once, before the first WriteBitmaps.
+// comes once, before the first page and its window: bitmaps written before
+// it are read back (ReadWindow), those written after it are the windows of
+// the pages that follow them.
 func (w *Writer) SetDumpable(n uint64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
-	case w.state != stateOpen || w.win != nil || w.numSet:
-		return errors.New("kdumpfile: SetDumpable after WriteBitmaps, Close or SetDumpable")
+	case w.state != stateOpen || w.numSet:
+		return errors.New("kdumpfile: SetDumpable after Close or SetDumpable")
 	case n > w.maxPFN:
 		return fmt.Errorf("kdumpfile: %d dumpable pages of max_mapnr %#x", n, w.maxPFN)
 	}
@@ -318,8 +320,10 @@ func (w *Writer) SetDumpable(n uint64) error {
 // RAM pages) and dumpable (those in the dump, a subset), which cover the
 // same pfns, from the end of the last window (0 for the first) on. The
 // window's dumpable pages are written next (WritePage), every one of them
-// before the next window; the writer uses dumpable until then, and the
-// caller must not change it before. The last window ends at max_mapnr, and the
+// before the next window, if SetDumpable came before; the writer uses
+// dumpable until then, and the caller must not change it before. Bitmaps
+// written before SetDumpable (all of them, by a walk that counts) are only
+// written: ReadWindow reads each back for its pages. The last window ends at max_mapnr, and the
 // bitmaps' padding to a block is written with it.
 func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	w.mu.Lock()
@@ -330,14 +334,13 @@ func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	if w.err != nil {
 		return w.err
 	}
-	if !w.numSet {
-		return errors.New("kdumpfile: WriteBitmaps before SetDumpable")
-	}
 	start, end := present.Start(), present.Len()
 	switch {
 	case dumpable.Start() != start || dumpable.Len() != end:
 		return fmt.Errorf("kdumpfile: bitmaps of pfns [%#x, %#x) and [%#x, %#x), want the same window", start, end, dumpable.Start(), dumpable.Len())
-	case start != w.bitmapEnd || end <= start || end > w.maxPFN:
+	case start != w.bitmapEnd && (start != 0 || w.numSet) || end <= start || end > w.maxPFN:
+		// (Before SetDumpable the bitmaps may be written again from pfn 0:
+		// a walk that failed is done again keeping every page class.)
 		return fmt.Errorf("kdumpfile: bitmaps of pfns [%#x, %#x), want a window from %#x up to at most max_mapnr %#x", start, end, w.bitmapEnd, w.maxPFN)
 	case end != w.maxPFN && end%(8*uint64(w.pageSize)) != 0:
 		return fmt.Errorf("kdumpfile: window [%#x, %#x) does not end at a bitmap block", start, end)
@@ -345,8 +348,11 @@ func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	if pfn, ok := dumpable.SubsetOf(present); !ok {
 		return fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
 	}
-	if w.win != nil && w.written-w.winFirst != w.winNum {
-		return fmt.Errorf("kdumpfile: WriteBitmaps([%#x, %#x)): %w: %d of the last window's %d dumpable pages written", start, end, ErrOrder, w.written-w.winFirst, w.winNum)
+	if w.numSet && w.winEnd != start {
+		return fmt.Errorf("kdumpfile: WriteBitmaps([%#x, %#x)) after SetDumpable, with the pages' windows at %#x", start, end, w.winEnd)
+	}
+	if err := w.lastWindowDone(start, end); err != nil {
+		return err
 	}
 	l := w.lay
 	pad := uint64(len(present.Bytes()))
@@ -359,8 +365,60 @@ func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
 	if err := w.writePadded(dumpable.Bytes(), int64(l.bitmap2Off+start/8), pad); err != nil {
 		return err
 	}
-	w.win, w.bitmapEnd = dumpable, end
+	w.bitmapEnd = end
+	if w.numSet {
+		w.setWindow(dumpable)
+	}
+	return nil
+}
+
+// lastWindowDone checks, before the window [start, end), that every page of
+// the last one was written.
+func (w *Writer) lastWindowDone(start, end uint64) error {
+	if w.win != nil && w.written-w.winFirst != w.winNum {
+		return fmt.Errorf("kdumpfile: window [%#x, %#x): %w: %d of the last window's %d dumpable pages written", start, end, ErrOrder, w.written-w.winFirst, w.winNum)
+	}
+	return nil
+}
+
+func (w *Writer) setWindow(dumpable *bitmap.Bitmap) {
+	w.win, w.winEnd = dumpable, dumpable.Len()
 	w.winFirst, w.winNum = w.written, dumpable.Count()
+}
+
+// ReadWindow reads back from r (the sink, a file) the dumpable bitmap of a
+// window whose bitmaps WriteBitmaps wrote before SetDumpable, into dumpable
+// (which covers the window's pfns, from the end of the last window on), and
+// makes it the window whose pages come next: so a file's writer walks
+// mem_map once, writing the bitmaps as it counts, and reads them back
+// rather than walking again. The writer uses dumpable until the next window;
+// the caller must not change it before.
+func (w *Writer) ReadWindow(r io.ReaderAt, dumpable *bitmap.Bitmap) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start, end := dumpable.Start(), dumpable.Len()
+	switch {
+	case w.state != stateOpen:
+		return errors.New("kdumpfile: ReadWindow on a closed writer")
+	case w.err != nil:
+		return w.err
+	case !w.numSet:
+		return errors.New("kdumpfile: ReadWindow before SetDumpable")
+	case start != w.winEnd || end <= start || end > w.bitmapEnd:
+		return fmt.Errorf("kdumpfile: ReadWindow of pfns [%#x, %#x), want a window from %#x within the bitmaps written (up to %#x)", start, end, w.winEnd, w.bitmapEnd)
+	}
+	if err := w.lastWindowDone(start, end); err != nil {
+		return err
+	}
+	b := dumpable.Bytes()
+	off := int64(w.lay.bitmap2Off + start/8)
+	if n, err := r.ReadAt(b, off); n < len(b) {
+		return fmt.Errorf("kdumpfile: reading back the dumpable bitmap of pfns [%#x, %#x) at %#x: got %d of %d bytes: %w", start, end, off, n, len(b), err)
+	}
+	if e := end - start; e%8 != 0 {
+		b[len(b)-1] &= byte(1)<<(e%8) - 1
+	}
+	w.setWindow(dumpable)
 	return nil
 }
 
@@ -376,7 +434,7 @@ func (w *Writer) WriteProvisional(present *bitmap.Bitmap) error {
 	defer w.mu.Unlock()
 	start, end := present.Start(), present.Len()
 	switch {
-	case w.state != stateOpen || w.win != nil:
+	case w.state != stateOpen || w.bitmapEnd > 0:
 		return errors.New("kdumpfile: WriteProvisional after WriteBitmaps or Close")
 	case w.err != nil:
 		return w.err
