@@ -148,6 +148,30 @@ func (m *Bitmap) setRange(start, end uint64, v bool) {
 	}
 }
 
+// CountRange is the number of set bits of pfns [start, end), which must be
+// within the bitmap.
+func (m *Bitmap) CountRange(start, end uint64) uint64 {
+	if start >= end {
+		return 0
+	}
+	if start < m.start || end-m.start > m.n {
+		panic(fmt.Sprintf("bitmap: pfn range [%#x, %#x) out of range [%#x, %#x)", start, end, m.start, m.start+m.n))
+	}
+	start, end = start-m.start, end-m.start
+	var n uint64
+	for ; start < end && start&7 != 0; start++ {
+		n += uint64(m.b[start>>3] >> (start & 7) & 1)
+	}
+	if whole := (end - start) >> 3; whole > 0 {
+		n += OnesCount(m.b[start>>3 : start>>3+whole])
+		start += whole << 3
+	}
+	for ; start < end; start++ {
+		n += uint64(m.b[start>>3] >> (start & 7) & 1)
+	}
+	return n
+}
+
 // Count is the number of set bits.
 func (m *Bitmap) Count() uint64 { return OnesCount(m.b) }
 

@@ -182,3 +182,24 @@ func TestRange(t *testing.T) {
 		t.Errorf("after Reset: count %d", win.Count())
 	}
 }
+
+func TestCountRange(t *testing.T) {
+	m := NewRange(64, 1000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 300; i++ {
+		m.Set(64 + uint64(rng.IntN(936)))
+	}
+	for i := 0; i < 200; i++ {
+		a := 64 + uint64(rng.IntN(936))
+		z := a + uint64(rng.IntN(int(1000-a)+1))
+		var want uint64
+		for p := a; p < z; p++ {
+			if m.Get(p) {
+				want++
+			}
+		}
+		if got := m.CountRange(a, z); got != want {
+			t.Fatalf("CountRange(%d, %d) = %d, want %d", a, z, got, want)
+		}
+	}
+}

@@ -128,12 +128,8 @@ func (e *Excluder) Window(dumpable *bitmap.Bitmap, start, end uint64) (Counts, e
 	e.next = end
 	l := e.l
 	clearRun := func(from, to uint64, r Reason) {
-		for p := from; p < to; p++ {
-			if dumpable.Get(p) {
-				dumpable.Clear(p)
-				cnt.add(r, 1)
-			}
-		}
+		cnt.add(r, dumpable.CountRange(from, to))
+		dumpable.ClearRange(from, to)
 	}
 	pfn := start
 	if e.carryEnd > pfn {
