@@ -135,12 +135,17 @@ func (m *Bitmap) setRange(start, end uint64, v bool) {
 		start++
 	}
 	// Whole bytes.
-	fill := byte(0)
-	if v {
-		fill = 0xff
-	}
-	for ; start+8 <= end; start += 8 {
-		m.b[start>>3] = fill
+	if whole := (end - start) >> 3; whole > 0 {
+		s := m.b[start>>3 : start>>3+whole]
+		if v {
+			s[0] = 0xff
+			for n := 1; n < len(s); n *= 2 {
+				copy(s[n:], s[:n])
+			}
+		} else {
+			clear(s)
+		}
+		start += whole << 3
 	}
 	// Tail.
 	for ; start < end; start++ {
