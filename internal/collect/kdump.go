@@ -206,7 +206,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		res.Bytes, res.SHA256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
 	} else if res.Bytes = sink.size; !o.NoHash {
 		t := o.Now()
-		sum, herr := hashFile(w.(io.ReaderAt), sink.size)
+		sum, herr := hashFile(w.(io.ReaderAt), sink.size, o.ChunkSize)
 		res.HashTime = o.Now().Sub(t)
 		res.SHA256 = sum
 		if herr != nil && err == nil {
@@ -219,10 +219,12 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 	return res, nil
 }
 
-// hashFile reads back what was written and hashes it.
-func hashFile(r io.ReaderAt, size int64) (string, error) {
+// hashFile reads back what was written and hashes it, in reads of bufSize
+// bytes (the capture kernel reads it back from the disk: few large reads
+// beat many small ones).
+func hashFile(r io.ReaderAt, size int64, bufSize int) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, 0, size), make([]byte, bufSize)); err != nil {
 		return "", fmt.Errorf("collect: read back the dump for its sha256: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
