@@ -105,7 +105,7 @@ func TestLoad(t *testing.T) {
 			files:   map[string]string{"sys/kernel/kexec_crash_size": "67108864\n"},
 			opts:    func(s fakeSystem) LoadOpts { return LoadOpts{Kernel: s.kernel, Initrd: s.initrd} },
 			wantErr: ErrReservationTooSmall,
-			wantMsg: []string{"64.0 MiB reserved", "83.0 MiB needed", "crashkernel=96M", "or use --force"},
+			wantMsg: []string{"64.0 MiB reserved", "83.5 MiB needed", "crashkernel=96M", "or use --force"},
 		},
 		{
 			name:      "too small forced",
@@ -180,7 +180,7 @@ func TestLoad(t *testing.T) {
 			opts:      func(s fakeSystem) LoadOpts { return LoadOpts{Kernel: s.kernel, Initrd: s.initrd} },
 			ret:       syscall.EADDRNOTAVAIL,
 			wantErr:   syscall.EADDRNOTAVAIL,
-			wantMsg:   []string{"do not fit in the 128.0 MiB crash reservation", "about 83.0 MiB needed", "crashkernel=96M"},
+			wantMsg:   []string{"do not fit in the 128.0 MiB crash reservation", "about 83.5 MiB needed", "crashkernel=96M"},
 			wantCalls: []loadCall{{true, true, derived, fileOnCrash}},
 		},
 	} {

@@ -86,8 +86,8 @@ type Machine struct {
 	RAMRanges int
 }
 
-// What one CPU, one RAM range and one TiB of RAM of the crashed machine cost
-// the capture, kernel and ukdump together.
+// What one CPU, one RAM range and the RAM of the crashed machine cost the
+// capture, kernel and ukdump together.
 //
 // The kernel's part follows from its structures: per CPU, a program header
 // of the ELF core header kexec_file_load puts in the reservation (56 bytes),
@@ -95,37 +95,48 @@ type Machine struct {
 // NT_PRSTATUS note in the merged notes buffer (356); per RAM range, the two
 // program headers and a struct vmcore (64). The capture kernel holds no
 // struct page or anything else for the old memory it reads (mmap of
-// /proc/vmcore maps windows of it), so the kernel has no per-TiB part.
+// /proc/vmcore maps windows of it), so the kernel's part has no RAM term.
 //
-// ukdump's part is measured (collect's TestHeapPerCPUAndPTLoad and
-// TestPeakHeapIndependentOfMachineSize, which check these figures): opening
-// the core and writing kdump or flattened kdump, the heap grows by 1.3 KiB
-// per CPU (the notes are copied into the dump's sub-header and a stream
-// record) and by 0.6 KiB per PT_LOAD; a 1 TiB machine's dump at dump level 31
-// peaks 0.7 MiB above a 1 GiB one's (3.7 against 3.0 MiB, the mem_map walked
-// and the bitmaps written in windows of 2^20 pfns; it was 71 MiB before the
-// windows). The Go heap may grow to twice what is live before the collector
-// runs, so ukdump's figures count twice.
+// ukdump's part is measured. Per CPU and per PT_LOAD (collect's
+// TestHeapPerCPUAndPTLoad, which checks these bounds): opening the core and
+// writing kdump or flattened kdump, the heap grows by 1.0-1.3 KiB per CPU
+// (the notes are copied into the dump's sub-header and a stream record) and
+// 0.3-0.6 KiB per PT_LOAD; those count twice, as the Go heap may grow to
+// twice what is live before the collector runs. With RAM (collect's
+// TestPeakHeapIndependentOfMachineSize, which checks ProcessWindows): the
+// heap peaks 0.7-0.8 MiB (kdump) and 1.0-1.5 MiB (filtered ELF) higher for
+// a 1 TiB machine than for a 1 GiB one, the mem_map walk's and the writers'
+// bitmaps growing to a whole window (2^20 pfns: 4 GiB of RAM) and no
+// further; it was 68 MiB higher before the windows. In QEMU (e2e kdump and
+// big64, zlib, dump level 31, crashkernel=96M) the capture's peak RSS was
+// 9724 kB for a 1 GiB guest and 10552 kB for a 64 GiB one, leaving 12544 and
+// 11856 kB available after the dump: the step, measured as RSS, once.
 const (
 	// ProcessPerCPU and ProcessPerRange bound ukdump's heap per CPU and per
-	// PT_LOAD of the crashed machine; ProcessPerTiB per TiB of its RAM.
+	// PT_LOAD of the crashed machine; ProcessWindows its growth with RAM,
+	// reached at 4 GiB (the size of a window) and flat after.
 	ProcessPerCPU   = 1536
 	ProcessPerRange = 768
-	ProcessPerTiB   = 1 << 20
+	ProcessWindows  = 2 << 20
 
 	kernelPerCPU   = 56 + 56 + 356
 	kernelPerRange = 56 + 56 + 64
 
+	// PerCPU and PerRange are the need per CPU and per RAM range.
 	PerCPU   = kernelPerCPU + 2*ProcessPerCPU
 	PerRange = kernelPerRange + 2*ProcessPerRange
-	PerTiB   = 2 * ProcessPerTiB
 )
 
+// windowRAM is the RAM whose page frames make one window of the collector
+// (2^20 pfns of 4 KiB).
+const windowRAM = 4 << 30
+
 // MachineBytes is what the crashed machine m adds to RequiredBytes: PerCPU
-// for each CPU, PerRange for each RAM range and PerTiB per TiB of RAM.
+// for each CPU, PerRange for each RAM range, and ProcessWindows in
+// proportion to the RAM up to 4 GiB.
 func MachineBytes(m Machine) int64 {
-	perRAM := int64(float64(max(m.RAM, 0)) / (1 << 40) * PerTiB)
-	return int64(max(m.CPUs, 0))*PerCPU + int64(max(m.RAMRanges, 0))*PerRange + perRAM
+	ram := min(max(m.RAM, 0), windowRAM)
+	return int64(max(m.CPUs, 0))*PerCPU + int64(max(m.RAMRanges, 0))*PerRange + ram*(ProcessWindows/(1<<20))/(windowRAM>>20)
 }
 
 // CrashkernelMiB is the crashkernel= value, in MiB, to suggest for need bytes:

@@ -220,9 +220,10 @@ func TestMachineBytes(t *testing.T) {
 		min, max int64
 	}{
 		{Machine{}, 0, 0},
-		{Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2}, 4 << 10, 16 << 10},
-		{Machine{RAM: 1 << 40, CPUs: 256, RAMRanges: 16}, 2<<20 + 256*PerCPU, 4 << 20},
-		{Machine{RAM: 16 << 40, CPUs: 8192, RAMRanges: 1024}, 32 << 20, 64 << 20},
+		{Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2}, 512 << 10, 640 << 10},
+		{Machine{RAM: 64 << 30, CPUs: 1, RAMRanges: 4}, ProcessWindows, ProcessWindows + 16<<10},
+		{Machine{RAM: 1 << 40, CPUs: 256, RAMRanges: 16}, ProcessWindows + 256*PerCPU, 4 << 20},
+		{Machine{RAM: 16 << 40, CPUs: 8192, RAMRanges: 1024}, 24 << 20, 64 << 20},
 	} {
 		if got := MachineBytes(tt.m); got < tt.min || got > tt.max {
 			t.Errorf("MachineBytes(%+v) = %d, want %d to %d", tt.m, got, tt.min, tt.max)
