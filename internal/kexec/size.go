@@ -110,7 +110,9 @@ type Machine struct {
 // further; it was 68 MiB higher before the windows. In QEMU (e2e kdump and
 // big64, zlib, dump level 31, crashkernel=96M) the capture's peak RSS was
 // 9724 kB for a 1 GiB guest and 10552 kB for a 64 GiB one, leaving 12544 and
-// 11856 kB available after the dump: the step, measured as RSS, once.
+// 11856 kB available after the dump; with a 1 MiB buffer for the sha256
+// read-back, 10860 and 10688 kB, leaving 11232 and 11216 kB: the step is
+// within the run-to-run noise of the RSS, and counted once.
 const (
 	// ProcessPerCPU and ProcessPerRange bound ukdump's heap per CPU and per
 	// PT_LOAD of the crashed machine; ProcessWindows its growth with RAM,
