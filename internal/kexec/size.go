@@ -111,8 +111,9 @@ type Machine struct {
 // big64, zlib, dump level 31, crashkernel=96M) the capture's peak RSS was
 // 9724 kB for a 1 GiB guest and 10552 kB for a 64 GiB one, leaving 12544 and
 // 11856 kB available after the dump; with a 1 MiB buffer for the sha256
-// read-back, 10860 and 10688 kB, leaving 11232 and 11216 kB: the step is
-// within the run-to-run noise of the RSS, and counted once.
+// read-back, 10860 and 10688 kB, leaving 11232 and 11216 kB; a 256 GiB guest
+// (zstd, by hand with integration/cmd/crashvm) peaked at 11584 kB, leaving
+// 10968 kB. The step is within 1 MiB of RSS, and counted once.
 const (
 	// ProcessPerCPU and ProcessPerRange bound ukdump's heap per CPU and per
 	// PT_LOAD of the crashed machine; ProcessWindows its growth with RAM,
