@@ -19,9 +19,14 @@ import (
 //
 // A Bitmap is not safe for concurrent modification; concurrent Get, Count
 // and NextSet calls are fine.
+//
+// A Bitmap covers pfns [Start(), Len()): a whole machine's (New, Start 0),
+// or a window of it (NewRange), whose bytes are the same bytes of the
+// whole machine's bitmap.
 type Bitmap struct {
-	b []byte
-	n uint64
+	b     []byte
+	start uint64 // first pfn covered, a multiple of 8
+	n     uint64 // pfns covered: [start, start+n)
 }
 
 // ByteLen is the size in bytes of a bitmap of n pfns.
@@ -31,6 +36,34 @@ func ByteLen(n uint64) uint64 { return (n + 7) / 8 }
 func New(maxPFN uint64) *Bitmap {
 	return &Bitmap{b: make([]byte, ByteLen(maxPFN)), n: maxPFN}
 }
+
+// NewRange returns an all-clear bitmap for pfns [start, end): a window of
+// a machine's bitmap, stored as bytes start/8 to ByteLen(end) of it. start
+// must be a multiple of 8.
+func NewRange(start, end uint64) *Bitmap {
+	if start%8 != 0 || end < start {
+		panic(fmt.Sprintf("bitmap: range [%#x, %#x) does not start at a byte", start, end))
+	}
+	return &Bitmap{b: make([]byte, ByteLen(end-start)), start: start, n: end - start}
+}
+
+// Reset makes m an all-clear bitmap for pfns [start, end), reusing its
+// memory when it is large enough. start must be a multiple of 8.
+func (m *Bitmap) Reset(start, end uint64) {
+	if start%8 != 0 || end < start {
+		panic(fmt.Sprintf("bitmap: range [%#x, %#x) does not start at a byte", start, end))
+	}
+	n := ByteLen(end - start)
+	if uint64(cap(m.b)) < n {
+		m.b = make([]byte, n)
+	}
+	m.b = m.b[:n]
+	clear(m.b)
+	m.start, m.n = start, end-start
+}
+
+// Start is the first pfn the bitmap covers: 0 but for a window (NewRange).
+func (m *Bitmap) Start() uint64 { return m.start }
 
 // FromBytes wraps the first ByteLen(n) bytes of b (which must be that
 // long), clearing the bits past n.
@@ -42,29 +75,36 @@ func FromBytes(b []byte, n uint64) *Bitmap {
 	return m
 }
 
-// Len is the number of pfns the bitmap covers (max_mapnr).
-func (m *Bitmap) Len() uint64 { return m.n }
+// Len is the end of the pfns the bitmap covers: max_mapnr for a whole
+// machine's bitmap.
+func (m *Bitmap) Len() uint64 { return m.start + m.n }
 
-func (m *Bitmap) check(pfn uint64) {
-	if pfn >= m.n {
-		panic(fmt.Sprintf("kdumpfile: pfn %#x out of range [0, %#x)", pfn, m.n))
+func (m *Bitmap) check(pfn uint64) uint64 {
+	if pfn < m.start || pfn-m.start >= m.n {
+		panic(fmt.Sprintf("bitmap: pfn %#x out of range [%#x, %#x)", pfn, m.start, m.start+m.n))
 	}
+	return pfn - m.start
 }
 
 // Set sets the bit of pfn, which must be below Len().
 func (m *Bitmap) Set(pfn uint64) {
-	m.check(pfn)
+	pfn = m.check(pfn)
 	m.b[pfn>>3] |= 1 << (pfn & 7)
 }
 
 // Clear clears the bit of pfn, which must be below Len().
 func (m *Bitmap) Clear(pfn uint64) {
-	m.check(pfn)
+	pfn = m.check(pfn)
 	m.b[pfn>>3] &^= 1 << (pfn & 7)
 }
 
-// Get reports whether the bit of pfn is set; pfns past Len() are clear.
+// Get reports whether the bit of pfn is set; pfns outside the bitmap are
+// clear.
 func (m *Bitmap) Get(pfn uint64) bool {
+	if pfn < m.start {
+		return false
+	}
+	pfn -= m.start
 	return pfn < m.n && m.b[pfn>>3]&(1<<(pfn&7)) != 0
 }
 
@@ -78,9 +118,10 @@ func (m *Bitmap) setRange(start, end uint64, v bool) {
 	if start >= end {
 		return
 	}
-	if end > m.n {
-		panic(fmt.Sprintf("kdumpfile: pfn range [%#x, %#x) out of range [0, %#x)", start, end, m.n))
+	if start < m.start || end-m.start > m.n {
+		panic(fmt.Sprintf("bitmap: pfn range [%#x, %#x) out of range [%#x, %#x)", start, end, m.start, m.start+m.n))
 	}
+	start, end = start-m.start, end-m.start
 	apply := func(i uint64, mask byte) {
 		if v {
 			m.b[i] |= mask
@@ -94,17 +135,46 @@ func (m *Bitmap) setRange(start, end uint64, v bool) {
 		start++
 	}
 	// Whole bytes.
-	fill := byte(0)
-	if v {
-		fill = 0xff
-	}
-	for ; start+8 <= end; start += 8 {
-		m.b[start>>3] = fill
+	if whole := (end - start) >> 3; whole > 0 {
+		s := m.b[start>>3 : start>>3+whole]
+		if v {
+			s[0] = 0xff
+			for n := 1; n < len(s); n *= 2 {
+				copy(s[n:], s[:n])
+			}
+		} else {
+			clear(s)
+		}
+		start += whole << 3
 	}
 	// Tail.
 	for ; start < end; start++ {
 		apply(start>>3, 1<<(start&7))
 	}
+}
+
+// CountRange is the number of set bits of pfns [start, end), which must be
+// within the bitmap.
+func (m *Bitmap) CountRange(start, end uint64) uint64 {
+	if start >= end {
+		return 0
+	}
+	if start < m.start || end-m.start > m.n {
+		panic(fmt.Sprintf("bitmap: pfn range [%#x, %#x) out of range [%#x, %#x)", start, end, m.start, m.start+m.n))
+	}
+	start, end = start-m.start, end-m.start
+	var n uint64
+	for ; start < end && start&7 != 0; start++ {
+		n += uint64(m.b[start>>3] >> (start & 7) & 1)
+	}
+	if whole := (end - start) >> 3; whole > 0 {
+		n += OnesCount(m.b[start>>3 : start>>3+whole])
+		start += whole << 3
+	}
+	for ; start < end; start++ {
+		n += uint64(m.b[start>>3] >> (start & 7) & 1)
+	}
+	return n
 }
 
 // Count is the number of set bits.
@@ -126,6 +196,42 @@ func OnesCount(b []byte) uint64 {
 // NextSet returns the first set pfn at or after from; ok is false if there
 // is none.
 func (m *Bitmap) NextSet(from uint64) (pfn uint64, ok bool) {
+	from = max(from, m.start) - m.start
+	pfn, ok = m.nextSet(from)
+	return pfn + m.start, ok
+}
+
+// NextClear returns the first clear pfn at or after from below Len(), or
+// Len() if there is none.
+func (m *Bitmap) NextClear(from uint64) uint64 {
+	from = max(from, m.start) - m.start
+	if from >= m.n {
+		return m.start + m.n
+	}
+	i := from >> 3
+	if c := ^m.b[i] >> (from & 7); c != 0 {
+		return min(m.start+from+uint64(bits.TrailingZeros8(c)), m.start+m.n)
+	}
+	i++
+	for ; i < uint64(len(m.b)) && i&7 != 0; i++ {
+		if c := ^m.b[i]; c != 0 {
+			return min(m.start+i<<3+uint64(bits.TrailingZeros8(c)), m.start+m.n)
+		}
+	}
+	for ; i+8 <= uint64(len(m.b)); i += 8 {
+		if w := ^binary.LittleEndian.Uint64(m.b[i:]); w != 0 {
+			return min(m.start+i<<3+uint64(bits.TrailingZeros64(w)), m.start+m.n)
+		}
+	}
+	for ; i < uint64(len(m.b)); i++ {
+		if c := ^m.b[i]; c != 0 {
+			return min(m.start+i<<3+uint64(bits.TrailingZeros8(c)), m.start+m.n)
+		}
+	}
+	return m.start + m.n
+}
+
+func (m *Bitmap) nextSet(from uint64) (pfn uint64, ok bool) {
 	if from >= m.n {
 		return 0, false
 	}
@@ -154,20 +260,21 @@ func (m *Bitmap) NextSet(from uint64) (pfn uint64, ok bool) {
 	return 0, false
 }
 
-// Bytes is the bitmap as stored in a dump, divUp(Len(), 8) bytes. It is the
+// Bytes is the bitmap as stored in a dump, divUp(Len()-Start(), 8) bytes
+// (those of pfns from Start() on). It is the
 // bitmap's own memory, not a copy.
 func (m *Bitmap) Bytes() []byte { return m.b }
 
 // Clone returns an independent copy.
 func (m *Bitmap) Clone() *Bitmap {
-	return &Bitmap{b: append([]byte(nil), m.b...), n: m.n}
+	return &Bitmap{b: append([]byte(nil), m.b...), start: m.start, n: m.n}
 }
 
-// SubsetOf reports whether every bit of m is set in o (same Len).
+// SubsetOf reports whether every bit of m is set in o (same Start and Len).
 func (m *Bitmap) SubsetOf(o *Bitmap) (bad uint64, ok bool) {
 	for i, c := range m.b {
 		if d := c &^ o.b[i]; d != 0 {
-			return uint64(i)<<3 + uint64(bits.TrailingZeros8(d)), false
+			return m.start + uint64(i)<<3 + uint64(bits.TrailingZeros8(d)), false
 		}
 	}
 	return 0, true

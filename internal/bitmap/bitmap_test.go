@@ -5,6 +5,7 @@
 package bitmap
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 
@@ -143,5 +144,62 @@ func TestBitmapFromBytesClearsTail(t *testing.T) {
 	}
 	if got := b.Count(); got != 12 {
 		t.Errorf("Count() = %d, want 12", got)
+	}
+}
+
+// A window of a bitmap has the bytes of the whole machine's bitmap for its
+// pfns, and answers for absolute pfns.
+func TestRange(t *testing.T) {
+	whole := New(1000)
+	win := NewRange(512, 800)
+	for _, p := range []uint64{3, 512, 513, 600, 799, 900} {
+		whole.Set(p)
+		if p >= 512 && p < 800 {
+			win.Set(p)
+		}
+	}
+	if got, want := win.Bytes(), whole.Bytes()[64:100]; !bytes.Equal(got, want) {
+		t.Errorf("window bytes %x, want %x", got, want)
+	}
+	if p, ok := win.NextSet(0); !ok || p != 512 {
+		t.Errorf("NextSet(0) = %#x, %v; want 512", p, ok)
+	}
+	if p, ok := win.NextSet(601); !ok || p != 799 {
+		t.Errorf("NextSet(601) = %#x, %v; want 799", p, ok)
+	}
+	if p := win.NextClear(512); p != 514 {
+		t.Errorf("NextClear(512) = %d, want 514", p)
+	}
+	if p := win.NextClear(799); p != 800 {
+		t.Errorf("NextClear(799) = %d, want 800 (the end)", p)
+	}
+	if win.Get(3) || win.Get(900) || !win.Get(600) || win.Count() != 4 || win.Start() != 512 || win.Len() != 800 {
+		t.Errorf("Get/Count/Start/Len wrong: %v %v %v %d %d %d", win.Get(3), win.Get(900), win.Get(600), win.Count(), win.Start(), win.Len())
+	}
+	win.Reset(800, 1000)
+	win.SetRange(800, 1000)
+	if win.Count() != 200 || win.NextClear(800) != 1000 {
+		t.Errorf("after Reset: count %d", win.Count())
+	}
+}
+
+func TestCountRange(t *testing.T) {
+	m := NewRange(64, 1000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 300; i++ {
+		m.Set(64 + uint64(rng.IntN(936)))
+	}
+	for i := 0; i < 200; i++ {
+		a := 64 + uint64(rng.IntN(936))
+		z := a + uint64(rng.IntN(int(1000-a)+1))
+		var want uint64
+		for p := a; p < z; p++ {
+			if m.Get(p) {
+				want++
+			}
+		}
+		if got := m.CountRange(a, z); got != want {
+			t.Fatalf("CountRange(%d, %d) = %d, want %d", a, z, got, want)
+		}
 	}
 }

@@ -263,6 +263,21 @@ func (c *capture) memAvailable() (int64, string) {
 	return kb << 10, fmt.Sprintf("%s available of %s", v["MemAvailable"], v["MemTotal"])
 }
 
+// peakRSS is VmHWM from /proc/self/status: the capture's peak resident
+// memory so far.
+func (c *capture) peakRSS() string {
+	data, err := os.ReadFile(c.path("proc/self/status"))
+	if err != nil {
+		return err.Error()
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
 // loadConfig reads the baked-in config and the ukdump.* overrides. On error
 // it still returns a config whose failure action should be taken.
 func (c *capture) loadConfig() (*config.Config, error) {
@@ -596,6 +611,9 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 			collect.HumanBytes(res.Bytes), res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(m.MemoryBytes), res.Duration.Seconds(), m.MBPerSecond,
 			res.ReadTime.Seconds(), res.WriteTime.Seconds(), res.HashTime.Seconds(), res.SHA256)
 	}
+	// What the dump cost: the figure that must not grow with the machine.
+	_, avail := c.memAvailable()
+	c.log.Printf("memory after the dump: %s; capture peak RSS %s", avail, c.peakRSS())
 	if cerr == nil {
 		// The new dump is whole: now this host's oldest may go.
 		r := target.Retention{Host: m.Host, Keep: c.cfg.Retention.Keep, Exclude: name}

@@ -610,6 +610,10 @@ func newFakeSystem(t *testing.T, reserved int64, loaded string) *fakeSystem {
 		"sys/kernel/kexec_crash_size":   strconv.FormatInt(reserved, 10) + "\n",
 		"sys/kernel/kexec_crash_loaded": loaded + "\n",
 		"ukdump.img":                    gz.String(),
+		// A 1 GiB machine with 2 CPUs, as a non-root user sees it.
+		"proc/iomem":                      "00000000-00000000 : System RAM\n00000000-00000000 : System RAM\n",
+		"proc/meminfo":                    "MemTotal:        1012672 kB\nMemFree:          512000 kB\n",
+		"sys/devices/system/cpu/possible": "0-1\n",
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

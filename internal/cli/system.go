@@ -77,7 +77,11 @@ func (c Context) checks() []check {
 		add(false, "image %s is not current (%s): run ukdump load, which rebuilds and loads it", b.out, why)
 	default:
 		add(true, "image %s is current for kernel %s", b.out, rel)
-		need, err := kexec.Required(kernel, b.out)
+		m, merr := l.Machine()
+		if merr != nil {
+			add(false, "this machine's size, for the size check: %v", merr)
+		}
+		need, err := kexec.Required(kernel, b.out, m)
 		if rec, rerr := initramfs.ReadRecord(b.out); rerr == nil {
 			need += rec.RuntimeBytes // S3 part buffers
 		}
@@ -86,7 +90,7 @@ func (c Context) checks() []check {
 		} else if st.ReservedBytes > 0 && need > st.ReservedBytes {
 			add(false, "the reservation (%s) is smaller than the %s the capture needs: set crashkernel=%dM", collect.HumanBytes(st.ReservedBytes), collect.HumanBytes(need), kexec.CrashkernelMiB(need))
 		} else {
-			add(true, "the capture needs about %s of the reservation", collect.HumanBytes(need))
+			add(true, "the capture needs about %s of the reservation (%s of it for this machine's %s of RAM and %d CPUs)", collect.HumanBytes(need), collect.HumanBytes(kexec.MachineBytes(m)), collect.HumanBytes(m.RAM), m.CPUs)
 		}
 	}
 	cfg, err := c.readConfig()

@@ -59,6 +59,10 @@ type Options struct {
 	NoHash bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// window is the page frames handled at a time; 0 means windowPages.
+	// Tests make it small, a multiple of a bitmap block's pfns.
+	window uint64
 }
 
 // Progress describes a collection under way: Done of Total bytes of the

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
@@ -92,8 +93,11 @@ func (hw *hashWriter) writeHead(head []byte, mark *elfMark) error {
 // program header per page.
 const mergeGap = 16
 
-// maxELFPhdrs keeps the program header count below PN_XNUM.
-const maxELFPhdrs = 0xfff0
+// maxELFPhdrs bounds the program headers of a filtered ELF (far below
+// PN_XNUM): the gap grows until the PT_LOADs fit, so the plan holds at most
+// this many runs (16 bytes each), segments and headers (56 bytes each),
+// about 1.5 MiB, however large and fragmented the machine.
+const maxELFPhdrs = 8192
 
 // elfSeg is one PT_LOAD of the output: filePages of data from pfn on, then
 // memPages-filePages of excluded (zero) pages.
@@ -107,38 +111,101 @@ type elfSeg struct {
 	whole bool
 }
 
-// elfSegments splits each PT_LOAD at the excluded runs of at least gap pages.
-// PT_LOADs that are not page-aligned are kept whole.
-func elfSegments(loads []vmcore.Phdr, excluded *bitmap.Bitmap, ps, gap uint64) []elfSeg {
+// run is a run of kept page frames [a, b).
+type run struct{ a, b uint64 }
+
+// segBuilder cuts each PT_LOAD at the excluded runs of at least gap pages,
+// fed window by window with the kept page frames (add). Shorter excluded
+// runs are merged into the data; when the PT_LOADs would not fit in
+// maxELFPhdrs, the gap grows fourfold and the runs so far are merged again,
+// which gives what cutting the whole machine at that gap would. PT_LOADs
+// that are not page-aligned are kept whole.
+type segBuilder struct {
+	loads []vmcore.Phdr
+	ps    uint64
+	whole []bool
+	kept  [][]run // per PT_LOAD
+	n     int     // runs in kept
+	gap   uint64
+}
+
+func newSegBuilder(loads []vmcore.Phdr, ps, maxPFN uint64) *segBuilder {
+	b := &segBuilder{loads: loads, ps: ps, whole: make([]bool, len(loads)), kept: make([][]run, len(loads))}
+	for i, l := range loads {
+		b.whole[i] = l.Paddr%ps != 0 || l.Filesz%ps != 0 || (l.Paddr+l.Filesz)/ps > maxPFN
+	}
+	b.reset()
+	return b
+}
+
+func (b *segBuilder) reset() {
+	for i := range b.kept {
+		b.kept[i] = b.kept[i][:0]
+	}
+	b.n, b.gap = 0, mergeGap
+}
+
+// add records the kept frames of the window [start, end).
+func (b *segBuilder) add(kept *bitmap.Bitmap, start, end uint64) {
+	for i, l := range b.loads {
+		if b.whole[i] {
+			continue
+		}
+		s, e := max(l.Paddr/b.ps, start), min((l.Paddr+l.Filesz)/b.ps, end)
+		for pfn := s; pfn < e; {
+			a, ok := kept.NextSet(pfn)
+			if !ok || a >= e {
+				break
+			}
+			z := min(kept.NextClear(a), e)
+			b.push(i, a, z)
+			pfn = z
+		}
+	}
+}
+
+func (b *segBuilder) push(i int, a, z uint64) {
+	k := b.kept[i]
+	if n := len(k); n > 0 && a-k[n-1].b < b.gap {
+		k[n-1].b = z
+		return
+	}
+	b.kept[i] = append(k, run{a, z})
+	b.n++
+	// Each PT_LOAD may also need a leading segment of excluded pages; and
+	// the PT_NOTE.
+	for b.n+len(b.loads)+1 >= maxELFPhdrs {
+		b.gap *= 4
+		b.n = 0
+		for j, k := range b.kept {
+			out := k[:0]
+			for _, r := range k {
+				if n := len(out); n > 0 && r.a-out[n-1].b < b.gap {
+					out[n-1].b = r.b
+					continue
+				}
+				out = append(out, r)
+			}
+			b.kept[j] = out
+			b.n += len(out)
+		}
+	}
+}
+
+// segments is the PT_LOADs of the output, in the order of the core's.
+func (b *segBuilder) segments() []elfSeg {
+	ps := b.ps
 	var segs []elfSeg
-	for _, l := range loads {
+	for i, l := range b.loads {
 		s, e := l.Paddr/ps, (l.Paddr+l.Filesz)/ps
-		if l.Paddr%ps != 0 || l.Filesz%ps != 0 || e > excluded.Len() {
+		if b.whole[i] {
 			segs = append(segs, elfSeg{load: l, pfn: s, paddr: l.Paddr, vaddr: l.Vaddr, whole: true})
 			continue
 		}
-		ex := func(pfn uint64) bool { return excluded.Get(pfn) }
-		// Kept runs, with short excluded runs merged in.
-		type run struct{ a, b uint64 }
-		var kept []run
-		for pfn := s; pfn < e; {
-			if !ex(pfn) {
-				a := pfn
-				for pfn < e && !ex(pfn) {
-					pfn++
-				}
-				if n := len(kept); n > 0 && a-kept[n-1].b < gap {
-					kept[n-1].b = pfn
-				} else {
-					kept = append(kept, run{a, pfn})
-				}
-				continue
-			}
-			pfn++
-		}
+		kept := b.kept[i]
 		memEnd := (l.Paddr + l.Memsz)
-		mk := func(a, b, next uint64) elfSeg {
-			return elfSeg{load: l, pfn: a, filePages: b - a, memPages: next - a,
+		mk := func(a, z, next uint64) elfSeg {
+			return elfSeg{load: l, pfn: a, filePages: z - a, memPages: next - a,
 				paddr: a * ps, vaddr: l.Vaddr + (a*ps - l.Paddr)}
 		}
 		if len(kept) == 0 || kept[0].a > s {
@@ -148,10 +215,10 @@ func elfSegments(loads []vmcore.Phdr, excluded *bitmap.Bitmap, ps, gap uint64) [
 			}
 			segs = append(segs, mk(s, s, next))
 		}
-		for i, k := range kept {
+		for j, k := range kept {
 			next := e
-			if i+1 < len(kept) {
-				next = kept[i+1].a
+			if j+1 < len(kept) {
+				next = kept[j+1].a
 			}
 			segs = append(segs, mk(k.a, k.b, next))
 		}
@@ -216,7 +283,7 @@ func (p *plan) writeELF(ctx context.Context, w io.Writer, o Options, start time.
 			}
 			continue
 		}
-		copyPl := &pipeline{src: p.src, ranges: []pageRange{d}, pageSize: ps, chunkPages: o.chunkPages(), workers: 1, inflight: 2}
+		copyPl := &pipeline{src: p.src, ranges: slices.Values([]pageRange{d}), pageSize: ps, chunkPages: o.chunkPages(), workers: 1, inflight: 2}
 		err := copyPl.run(ctx, func(pfn uint64, po pageOut) error {
 			written++
 			if o.Progress != nil && written%uint64(o.chunkPages()) == 0 {
@@ -232,7 +299,7 @@ func (p *plan) writeELF(ctx context.Context, w io.Writer, o Options, start time.
 	if err := mark.clear(); err != nil {
 		return fail(err)
 	}
-	res.Pages.Excluded = p.excluded.Count()
+	res.Pages.Excluded = p.pages.Excluded + p.pages.Zero
 	res.Pages.Dumped = res.Pages.Total - res.Pages.Excluded
 	res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
 	if o.Progress != nil {

@@ -13,9 +13,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/ukdump/ukdump/internal/bitmap"
 	"github.com/ukdump/ukdump/internal/dumplevel"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/memmap"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -105,12 +105,12 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 	} else {
 		sink = &sizeWriterAt{w: w.(io.WriterAt)}
 	}
-	kw, err := kdumpfile.NewWriter(sink, kp, p.present, p.dumpable)
+	kw, err := kdumpfile.NewWindowWriter(sink, kp)
 	if err != nil {
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	pl := &pipeline{
-		src: p.src, ranges: p.ranges, pageSize: ps, chunkPages: o.chunkPages(),
+		src: p.src, pageSize: ps, chunkPages: o.chunkPages(),
 		workers: o.Workers, inflight: 2 * o.Workers,
 		detectZero: o.DumpLevel&dumplevel.Zero != 0,
 		newProcess: func() (processFunc, error) {
@@ -122,7 +122,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		},
 	}
 	var done uint64
-	err = pl.run(ctx, func(pfn uint64, po pageOut) error {
+	emit := func(pfn uint64, po pageOut) error {
 		if po.zero {
 			res.Pages.Zero++
 		}
@@ -135,7 +135,59 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 			o.Progress(Progress{Done: int64(done * ps), Total: p.total, Elapsed: o.Now().Sub(start)})
 		}
 		return nil
-	})
+	}
+	// After the header, in a file: the present pages as both bitmaps (from
+	// the PT_LOADs alone), so that a dump cut short reads as incomplete
+	// where it stopped. (Even when ctx is done: a file of a header alone is
+	// not a dump at all, and this reads nothing of the source.) Then the
+	// walk that counts the dumpable pages writes the real bitmaps over
+	// them, and window by window each is read back for its pages: mem_map
+	// is walked once.
+	//
+	// In a stream, nothing is written twice (crash reads a flattened file
+	// by looking records up by offset, and would find either of two records
+	// for one offset) or read back: the walk that counts keeps only counts,
+	// and window by window a second walk writes the window's bitmaps, then
+	// its pages.
+	file, _ := w.(io.ReaderAt)
+	if flat == nil {
+		err = p.forWindows(context.Background(), nil, func(w *window, _ memmap.Counts) error {
+			return kw.WriteProvisional(w.present)
+		})
+	}
+	if err == nil {
+		err = p.countKdump(ctx, func(w *window) error {
+			if flat == nil {
+				return kw.WriteBitmaps(w.present, w.dumpable)
+			}
+			return nil
+		})
+		res.Pages, res.Warnings = p.pages, p.warnings
+	}
+	if err == nil {
+		err = kw.SetDumpable(p.numDumpable)
+	}
+	var ex *memmap.Excluder
+	if err == nil && flat != nil {
+		ex, err = p.excluder()
+	}
+	if err == nil {
+		// In a file, forWindows only cuts the windows (ex is nil) and
+		// ReadWindow replaces their dumpable bitmaps with what was written.
+		err = p.forWindows(ctx, ex, func(w *window, _ memmap.Counts) error {
+			var err error
+			if flat == nil {
+				err = kw.ReadWindow(file, w.dumpable)
+			} else {
+				err = kw.WriteBitmaps(w.present, w.dumpable)
+			}
+			if err != nil {
+				return err
+			}
+			pl.ranges = runsOf(w.dumpable, p.ranges, w.start, w.end)
+			return pl.run(ctx, emit)
+		})
+	}
 	if err == nil {
 		err = kw.Close()
 	} else if aerr := kw.Abort(err); aerr != nil {
@@ -154,7 +206,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		res.Bytes, res.SHA256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
 	} else if res.Bytes = sink.size; !o.NoHash {
 		t := o.Now()
-		sum, herr := hashFile(w.(io.ReaderAt), sink.size)
+		sum, herr := hashFile(w.(io.ReaderAt), sink.size, o.ChunkSize)
 		res.HashTime = o.Now().Sub(t)
 		res.SHA256 = sum
 		if herr != nil && err == nil {
@@ -167,31 +219,12 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 	return res, nil
 }
 
-// restrict cuts page ranges down to the runs of pages set in keep, so that
-// excluded pages are never read.
-func restrict(ranges []pageRange, keep *bitmap.Bitmap) []pageRange {
-	var out []pageRange
-	for _, r := range ranges {
-		for pfn := r.start; pfn < r.end; {
-			s, ok := keep.NextSet(pfn)
-			if !ok || s >= r.end {
-				break
-			}
-			e := s
-			for e < r.end && keep.Get(e) {
-				e++
-			}
-			out = append(out, pageRange{start: s, end: e, load: r.load})
-			pfn = e
-		}
-	}
-	return out
-}
-
-// hashFile reads back what was written and hashes it.
-func hashFile(r io.ReaderAt, size int64) (string, error) {
+// hashFile reads back what was written and hashes it, in reads of bufSize
+// bytes (the capture kernel reads it back from the disk: few large reads
+// beat many small ones).
+func hashFile(r io.ReaderAt, size int64, bufSize int) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, 0, size), make([]byte, bufSize)); err != nil {
 		return "", fmt.Errorf("collect: read back the dump for its sha256: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"sort"
 	"sync"
 
@@ -107,7 +108,7 @@ type processFunc func(dst, page []byte) (out []byte, flags uint32)
 // dump's size.
 type pipeline struct {
 	src        io.ReaderAt
-	ranges     []pageRange
+	ranges     iter.Seq[pageRange]
 	pageSize   uint64
 	chunkPages int
 	workers    int
@@ -116,6 +117,9 @@ type pipeline struct {
 	newProcess func() (processFunc, error)
 	// detectZero marks all-zero pages (zero: true) instead of processing them.
 	detectZero bool
+	// pool keeps the chunks of a run that ended well for the next run (a
+	// pipeline runs once per window of pfns).
+	pool []*chunk
 }
 
 // run calls emit for every page of the ranges, in ascending pfn order.
@@ -124,12 +128,19 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 	defer cancel(nil)
 	free := make(chan *chunk, p.inflight)
 	for i := 0; i < p.inflight; i++ {
+		if i < len(p.pool) {
+			free <- p.pool[i]
+			continue
+		}
 		free <- &chunk{
 			in:    make([]byte, p.chunkPages*int(p.pageSize)),
 			out:   make([]byte, 0, p.chunkPages*int(p.pageSize)),
 			pages: make([]pageOut, 0, p.chunkPages),
 		}
 	}
+	// A run that fails may leave a chunk with the producer as it stops:
+	// the next run makes new ones.
+	p.pool = nil
 	// Make every worker's page function before starting any worker: a
 	// failure then leaves no goroutine behind.
 	procs := make([]processFunc, p.workers)
@@ -160,7 +171,7 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 	go func() {
 		defer close(jobs)
 		seq := 0
-		for _, r := range p.ranges {
+		for r := range p.ranges {
 			for pfn := r.start; pfn < r.end; {
 				n := int(min(uint64(p.chunkPages), r.end-pfn))
 				var c *chunk
@@ -213,6 +224,12 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 		// Stopped before the last chunk without an error of ours: the
 		// parent context was cancelled (with or without a cause).
 		err = fmt.Errorf("collect: stopped after %d chunks of pages: %w", next, context.Cause(ctx))
+	}
+	if err == nil {
+		// Every chunk is back: keep them for the next run.
+		for len(free) > 0 {
+			p.pool = append(p.pool, <-free)
+		}
 	}
 	return err
 }

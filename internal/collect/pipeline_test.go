@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func testPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	ranges, _ := pageRanges(c, 4096)
-	return &pipeline{src: im, ranges: ranges, pageSize: 4096, chunkPages: 16, workers: 2, inflight: 4}
+	return &pipeline{src: im, ranges: slices.Values(ranges), pageSize: 4096, chunkPages: 16, workers: 2, inflight: 4}
 }
 
 // A parent context cancelled without a cause stops the pipeline with an

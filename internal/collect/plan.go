@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/bitmap"
@@ -21,6 +22,12 @@ import (
 // plan is a dump worked out before its first byte is written: all that the
 // writers need of the source, derived once. The writers (copyELF, writeELF,
 // writeKdump) only consume it.
+//
+// Nothing in a plan grows with the machine's page count: page frames are
+// handled in windows of windowPages pfns (forWindows), each window's
+// bitmaps built from the PT_LOADs and the mem_map walk, used, and dropped.
+// What the plan keeps is counts (the kdump format's dumpable pages) and,
+// for the filtered ELF, a bounded list of PT_LOADs (maxELFPhdrs).
 type plan struct {
 	// format is what is written: FormatELF, FormatKdump, or FormatFlat (also
 	// for FormatKdump on a sink it cannot seek in).
@@ -39,22 +46,79 @@ type plan struct {
 	pages    PageCounts
 	warnings []string
 
-	// The page frames (all formats but the ELF copy): the page size, max_mapnr,
-	// the runs of RAM to read in pfn order (for kdump only the dumpable ones),
-	// the RAM pages (the 1st bitmap), and those to dump (the 2nd: present
-	// without the excluded page classes; present itself if none are).
-	pageSize          uint64
-	maxPFN            uint64
-	ranges            []pageRange
-	present, dumpable *bitmap.Bitmap
+	// The page frames (all formats but the ELF copy): the page size,
+	// max_mapnr, the runs of RAM in pfn order (one per PT_LOAD).
+	pageSize uint64
+	maxPFN   uint64
+	ranges   []pageRange
+	// window is the pfns of a window: windowPages (tests make it smaller).
+	window uint64
+	// level is the dump level; kernel reads the crashed kernel's memory for
+	// the mem_map walk, nil when no page classes are excluded (none asked
+	// for, or the walk is impossible: a warning says so).
+	level  int
+	kernel *dumpmem.Kernel
+	// numDumpable is the kdump format's page count (set bits of the 2nd
+	// bitmap), counted by the first walk: the descriptors' table size.
+	numDumpable uint64
 
-	// The filtered ELF: the pages left out (excluded classes and zero pages),
-	// the file up to the first data (headers, notes, padding), and the data
-	// after it, in file order.
-	excluded *bitmap.Bitmap
-	head     []byte
-	data     []pageRange
+	// The filtered ELF: the file up to the first data (headers, notes,
+	// padding), and the data after it, in file order.
+	head []byte
+	data []pageRange
 }
+
+// windowPages is the window of page frames the plan and the writers hold
+// bitmaps for: 2^20 pfns (4 GiB of 4 KiB pages), 128 KiB per bitmap. A
+// multiple of a bitmap block's pfns (the kdump writer writes whole blocks)
+// and of a SPARSEMEM section's (the mem_map walk reads sections once).
+const windowPages = 1 << 20
+
+// window is the bitmaps of one window of page frames [start, end).
+type window struct {
+	start, end        uint64
+	present, dumpable *bitmap.Bitmap
+}
+
+// forWindows calls fn for each window of page frames in ascending order
+// with its present bitmap (RAM: the PT_LOADs) and dumpable bitmap (present
+// without the page classes ex excludes; present itself when ex is nil).
+// The bitmaps are reused: they are valid only during the call.
+func (p *plan) forWindows(ctx context.Context, ex *memmap.Excluder, fn func(w *window, cnt memmap.Counts) error) error {
+	w := &window{present: bitmap.NewRange(0, 0), dumpable: bitmap.NewRange(0, 0)}
+	for start := uint64(0); start < p.maxPFN; start += p.window {
+		if ctx.Err() != nil {
+			return fmt.Errorf("collect: stopped at pfn %#x: %w", start, context.Cause(ctx))
+		}
+		end := min(start+p.window, p.maxPFN)
+		w.start, w.end = start, end
+		w.present.Reset(start, end)
+		w.dumpable.Reset(start, end)
+		for _, r := range p.ranges {
+			if a, b := max(r.start, start), min(r.end, end); a < b {
+				w.present.SetRange(a, b)
+			}
+		}
+		copy(w.dumpable.Bytes(), w.present.Bytes())
+		var cnt memmap.Counts
+		if ex != nil {
+			var err error
+			if cnt, err = ex.Window(w.dumpable, start, end); err != nil {
+				return &walkError{fmt.Errorf("mem_map walk of pfns [%#x, %#x): %w", start, end, err)}
+			}
+		}
+		if err := fn(w, cnt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkError is a failed mem_map walk: the plan then keeps every page class.
+type walkError struct{ err error }
+
+func (e *walkError) Error() string { return e.err.Error() }
+func (e *walkError) Unwrap() error { return e.err }
 
 // seekable reports whether the kdump format can be written to w as it is:
 // it writes at offsets (io.WriterAt), and reads back for the sha256
@@ -65,12 +129,16 @@ func seekable(w io.Writer) bool {
 	return wa && ra
 }
 
-// newPlan plans the dump of core (read through src) in o.Format to w.
-// The filtered ELF's plan scans the source for zero pages: the first half
-// of the work, reported to o.Progress. On error the plan says what it
-// found so far.
+// newPlan plans the dump of core (read through src) in o.Format to w. The
+// kdump plan walks mem_map once to count the dumpable pages; the filtered
+// ELF's also scans the source for zero pages (the first half of the work,
+// reported to o.Progress) and cuts the PT_LOADs. On error the plan says
+// what it found so far.
 func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Writer, o Options, start time.Time) (*plan, error) {
-	p := &plan{format: o.Format, src: src, core: core, size: -1}
+	p := &plan{format: o.Format, src: src, core: core, size: -1, level: o.DumpLevel, window: windowPages}
+	if o.window > 0 {
+		p.window = o.window
+	}
 	if p.format == FormatKdump && !seekable(w) {
 		p.format = FormatFlat
 	}
@@ -80,24 +148,58 @@ func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 	}
 	p.pageSize = pageSize(core)
 	p.ranges, p.maxPFN = pageRanges(core, p.pageSize)
-	if p.format == FormatELF {
-		p.excluded = bitmap.New(p.maxPFN)
-	}
-	p.present = bitmap.New(p.maxPFN)
-	for _, r := range p.ranges {
-		p.present.SetRange(r.start, r.end)
-	}
-	p.pages.Total = p.present.Count()
-	p.dumpable = p.excludeClasses(o.DumpLevel)
+	p.setupExclusion()
 	if p.format == FormatELF {
 		return p, p.planELF(ctx, o, start)
 	}
-	// In the kdump format zero pages stay in the 2nd bitmap and share one
-	// descriptor (research/makedumpfile.md 1.4): only the excluded classes
-	// are left unread.
-	p.ranges = restrict(p.ranges, p.dumpable)
-	p.total = int64(p.dumpable.Count() * p.pageSize)
+	// The kdump format's pages are counted by writeKdump (countKdump),
+	// after it has written the header.
 	return p, nil
+}
+
+// countKdump counts the kdump format's dumpable pages by a walk that keeps
+// only counts: the descriptors come before the data, so their number is
+// needed before the first page is written. In the kdump format zero pages
+// stay in the 2nd bitmap and share one descriptor (research/makedumpfile.md
+// 1.4): only the excluded classes are left unread.
+//
+// each is called with every window's bitmaps (to write them). If the walk
+// fails and is done again keeping every page class, each sees the windows
+// again from the first.
+func (p *plan) countKdump(ctx context.Context, each func(w *window) error) error {
+	err := p.walk(func(ex *memmap.Excluder, unreadable *uint64) error {
+		p.pages, p.numDumpable = PageCounts{}, 0
+		return p.forWindows(ctx, ex, func(w *window, cnt memmap.Counts) error {
+			p.pages.Total += w.present.Count()
+			p.pages.Excluded += cnt.Total()
+			*unreadable += cnt.Unreadable
+			p.numDumpable += w.dumpable.Count()
+			return each(w)
+		})
+	})
+	p.total = int64(p.numDumpable * p.pageSize)
+	return err
+}
+
+// walk runs pass (one walk of the windows, with the Excluder of the dump
+// level or nil); if the mem_map walk fails, it warns and runs pass again
+// keeping every page class: a bigger dump rather than none.
+func (p *plan) walk(pass func(ex *memmap.Excluder, unreadable *uint64) error) error {
+	var unreadable uint64
+	ex, err := p.excluder()
+	if err == nil {
+		err = pass(ex, &unreadable)
+	}
+	var we *walkError
+	if errors.As(err, &we) {
+		p.warnings = append(p.warnings, fmt.Sprintf("dump level %d: cannot exclude page classes (%v); keeping those pages", p.level, err))
+		p.kernel, unreadable = nil, 0
+		err = pass(nil, &unreadable)
+	}
+	if unreadable > 0 {
+		p.warnings = append(p.warnings, fmt.Sprintf("%d struct pages could not be read; their pages are kept", unreadable))
+	}
+	return err
 }
 
 // planELF finds the pages the filtered ELF leaves out (the excluded classes,
@@ -105,72 +207,117 @@ func newPlan(ctx context.Context, src io.ReaderAt, core *vmcore.Core, w io.Write
 // lays out the file.
 func (p *plan) planELF(ctx context.Context, o Options, start time.Time) error {
 	ps := p.pageSize
-	if p.dumpable != p.present {
-		for pfn, ok := p.present.NextSet(0); ok; pfn, ok = p.present.NextSet(pfn + 1) {
-			if !p.dumpable.Get(pfn) {
-				p.excluded.Set(pfn)
-			}
+	zero := bitmap.NewRange(0, 0)
+	segs := newSegBuilder(p.core.Loads, ps, p.maxPFN)
+	scan := &pipeline{src: p.src, pageSize: ps, chunkPages: o.chunkPages(),
+		workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
+	err := p.walk(func(ex *memmap.Excluder, unreadable *uint64) error {
+		p.pages = PageCounts{}
+		segs.reset()
+		// The total (for progress) is known only after the walk; the scan
+		// reports against the RAM of the PT_LOADs.
+		var ram, seen uint64
+		for _, r := range p.ranges {
+			ram += r.end - r.start
 		}
-	}
-	p.total = int64(p.pages.Total * ps)
-	if o.DumpLevel&dumplevel.Zero != 0 {
-		var seen uint64
-		scan := &pipeline{src: p.src, ranges: restrict(p.ranges, p.dumpable), pageSize: ps, chunkPages: o.chunkPages(),
-			workers: o.Workers, inflight: 2 * o.Workers, detectZero: true}
-		err := scan.run(ctx, func(pfn uint64, po pageOut) error {
-			if po.zero {
-				p.excluded.Set(pfn)
-				p.pages.Zero++
+		return p.forWindows(ctx, ex, func(w *window, cnt memmap.Counts) error {
+			p.pages.Total += w.present.Count()
+			p.pages.Excluded += cnt.Total()
+			*unreadable += cnt.Unreadable
+			if o.DumpLevel&dumplevel.Zero != 0 {
+				zero.Reset(w.start, w.end)
+				scan.ranges = runsOf(w.dumpable, p.ranges, w.start, w.end)
+				err := scan.run(ctx, func(pfn uint64, po pageOut) error {
+					if po.zero {
+						zero.Set(pfn)
+						p.pages.Zero++
+					}
+					seen++
+					if o.Progress != nil && seen%uint64(o.chunkPages()) == 0 {
+						// The scan is the first half of the work.
+						o.Progress(Progress{Done: int64(seen*ps) / 2, Total: int64(ram * ps), Elapsed: o.Now().Sub(start)})
+					}
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("collect: scan for zero pages: %w", err)
+				}
+				db, zb := w.dumpable.Bytes(), zero.Bytes()
+				for i := range db {
+					db[i] &^= zb[i]
+				}
 			}
-			seen++
-			if o.Progress != nil && seen%uint64(o.chunkPages()) == 0 {
-				// The scan is the first half of the work.
-				o.Progress(Progress{Done: int64(seen*ps) / 2, Total: p.total, Elapsed: o.Now().Sub(start)})
-			}
+			segs.add(w.dumpable, w.start, w.end)
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("collect: scan for zero pages: %w", err)
-		}
+	})
+	p.total = int64(p.pages.Total * ps)
+	if err != nil {
+		return err
 	}
-	var segs []elfSeg
-	for gap := uint64(mergeGap); ; gap *= 4 {
-		if segs = elfSegments(p.core.Loads, p.excluded, ps, gap); len(segs) < maxELFPhdrs {
-			break
-		}
-	}
-	p.head, p.data, p.size = elfLayout(p.core, segs, ps)
+	p.head, p.data, p.size = elfLayout(p.core, segs.segments(), ps)
 	return nil
 }
 
-// excludeClasses returns the pages to dump: present minus the page classes
-// of level (bits 2-16) found by the mem_map walk. If the walk is impossible
-// (VMCOREINFO lacks what it needs) every present page is kept and a warning
-// says so: a bigger dump rather than none.
-func (p *plan) excludeClasses(level int) *bitmap.Bitmap {
-	if level&^dumplevel.Zero == 0 {
-		return p.present
+// setupExclusion decides whether the mem_map walk excludes page classes
+// (dump level bits 2-16): it needs VMCOREINFO and the kernel's page
+// tables. If it is impossible, every present page is kept and a warning
+// says so.
+func (p *plan) setupExclusion() {
+	if p.level&^dumplevel.Zero == 0 {
+		return
 	}
-	fail := func(err error) *bitmap.Bitmap {
-		p.warnings = append(p.warnings, fmt.Sprintf("dump level %d: cannot exclude page classes (%v); keeping those pages", level, err))
-		return p.present
+	fail := func(err error) {
+		p.warnings = append(p.warnings, fmt.Sprintf("dump level %d: cannot exclude page classes (%v); keeping those pages", p.level, err))
 	}
 	if p.core.Info == nil {
-		return fail(errors.New("the core has no VMCOREINFO"))
+		fail(errors.New("the core has no VMCOREINFO"))
+		return
 	}
 	k, err := dumpmem.NewKernel(dumpmem.FromELF(p.src, p.core), p.core.Info, p.core.Loads)
 	if err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
-	dumpable, counts, err := memmap.Exclude(k, level, p.maxPFN, p.present)
+	if _, err := memmap.NewExcluder(k, p.level); err != nil {
+		fail(err)
+		return
+	}
+	p.kernel = k
+}
+
+// excluder returns a fresh Excluder for a walk of the windows (nil when no
+// page classes are excluded).
+func (p *plan) excluder() (*memmap.Excluder, error) {
+	if p.kernel == nil {
+		return nil, nil
+	}
+	ex, err := memmap.NewExcluder(p.kernel, p.level)
 	if err != nil {
-		return fail(err)
+		return nil, &walkError{err}
 	}
-	p.pages.Excluded = counts.Total()
-	if counts.Unreadable > 0 {
-		p.warnings = append(p.warnings, fmt.Sprintf("%d struct pages could not be read; their pages are kept", counts.Unreadable))
+	return ex, nil
+}
+
+// runsOf is the runs of pfns set in keep within [start, end), cut at the
+// ranges (PT_LOADs) that back them, in ascending order.
+func runsOf(keep *bitmap.Bitmap, ranges []pageRange, start, end uint64) iter.Seq[pageRange] {
+	return func(yield func(pageRange) bool) {
+		for _, r := range ranges {
+			a, b := max(r.start, start), min(r.end, end)
+			for pfn := a; pfn < b; {
+				s, ok := keep.NextSet(pfn)
+				if !ok || s >= b {
+					break
+				}
+				e := min(keep.NextClear(s), b)
+				if !yield(pageRange{start: s, end: e, load: r.load}) {
+					return
+				}
+				pfn = e
+			}
+		}
 	}
-	return dumpable
 }
 
 // result is the Result of a dump by this plan before anything is written.

@@ -85,25 +85,39 @@ func CoreParams(c *vmcore.Core) Params {
 	return p
 }
 
-// Writer writes a kdump-compressed file: NewWriter writes the header,
-// sub-header, notes and bitmaps; WritePage the page descriptors and data;
-// Close flushes. Until Close has written everything, the header in the sink
-// says StatusIncomplete: a writer that dies (OOM, power cut, a killed
-// process) leaves a file that readers and crash report as incomplete. It keeps the two bitmaps and two caches in memory, nothing
-// that grows with the dump. Its methods may be called from several
-// goroutines, but pages must arrive in ascending pfn order.
+// Writer writes a kdump-compressed file: NewWriter (or NewWindowWriter)
+// writes the header, sub-header and notes; WriteBitmaps the bitmaps of a
+// window of pfns, WritePage the page descriptors and data of that window's
+// pages, then the next window; Close flushes. Until Close has written
+// everything, the header in the sink says StatusIncomplete: a writer that
+// dies (OOM, power cut, a killed process) leaves a file that readers and
+// crash report as incomplete. It keeps the current window's dumpable
+// bitmap and two caches in memory, nothing that grows with the dump or
+// the machine. Its methods may be called from several goroutines, but
+// windows and pages must arrive in ascending pfn order.
 type Writer struct {
-	mu       sync.Mutex
-	w        io.WriterAt
-	hdr      Header
-	dumpable *bitmap.Bitmap
+	mu     sync.Mutex
+	w      io.WriterAt
+	hdr    Header
+	lay    layout
+	maxPFN uint64
+	// win is the current window's dumpable bitmap (nil before the first);
+	// bitmapEnd is the end of the pfns whose bitmap bytes were written.
+	win       *bitmap.Bitmap
+	bitmapEnd uint64
+	// winEnd is the end of the current window of pages (win); winFirst the
+	// pages written before it, winNum its dumpable pages.
+	winEnd, winFirst, winNum uint64
+	// provEnd is the end of the pfns WriteProvisional wrote.
+	provEnd  uint64
 	pageSize int
 	zeroDesc *PageDesc // the shared zero page's descriptor (dump level bit 1)
 	zeroData []byte    // a compressed zero page, without dump level bit 1
 	zeroFlag uint32
 	codec    Codec
 
-	num     uint64 // descriptors to write: set bits of dumpable
+	num     uint64 // descriptors to write: dumpable pages
+	numSet  bool   // SetDumpable was called
 	written uint64 // descriptors produced so far
 	next    uint64 // pfns below next were written
 
@@ -133,8 +147,40 @@ var ErrOrder = errors.New("page out of order")
 
 // NewWriter lays out a dump of the pages set in dumpable (a subset of
 // present, the RAM pages) and writes everything before the page
-// descriptors. The sink is not closed by the writer.
+// descriptors: a NewWindowWriter with one window, the whole machine. The
+// sink is not closed by the writer.
 func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writer, error) {
+	if present == nil || dumpable == nil {
+		return nil, errors.New("kdumpfile: NewWriter needs both bitmaps")
+	}
+	if p.MaxPFN == 0 {
+		p.MaxPFN = present.Len()
+	}
+	if present.Start() != 0 || present.Len() != p.MaxPFN || dumpable.Start() != 0 || dumpable.Len() != p.MaxPFN {
+		return nil, fmt.Errorf("kdumpfile: bitmaps cover %#x and %#x pfns, want max_mapnr %#x", present.Len(), dumpable.Len(), p.MaxPFN)
+	}
+	wr, err := NewWindowWriter(w, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := wr.SetDumpable(dumpable.Count()); err != nil {
+		return nil, err
+	}
+	if err := wr.WriteBitmaps(present, dumpable); err != nil {
+		return nil, err
+	}
+	return wr, nil
+}
+
+// NewWindowWriter lays out a dump of a machine of p.MaxPFN page frames and
+// writes the header, sub-header and notes; then come, optionally, the
+// provisional bitmaps (WriteProvisional), the number of dumpable pages
+// (SetDumpable), and the bitmaps window by window (WriteBitmaps), each
+// window's pages after its bitmaps. The page descriptors' place depends only
+// on max_mapnr and the notes, and the page data's on the number of dumpable
+// pages: nothing needs the whole machine's bitmaps at once. The sink is not
+// closed by the writer.
+func NewWindowWriter(w io.WriterAt, p Params) (*Writer, error) {
 	noteBytes := p.Notes
 	infoOff, infoSize, hasInfo := vmcore.FindNote(noteBytes, vmcore.NoteVMCoreInfo)
 	if !hasInfo && len(p.VMCoreInfo) > 0 {
@@ -158,20 +204,8 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 	if !p.Codec.valid() {
 		return nil, fmt.Errorf("kdumpfile: unknown codec %q", p.Codec)
 	}
-	if present == nil || dumpable == nil {
-		return nil, errors.New("kdumpfile: NewWriter needs both bitmaps")
-	}
-	if p.MaxPFN == 0 {
-		p.MaxPFN = present.Len()
-	}
 	if p.MaxPFN == 0 || p.MaxPFN > maxMaxMapnr {
 		return nil, fmt.Errorf("kdumpfile: max_mapnr %#x out of range (1 to %#x)", p.MaxPFN, uint64(maxMaxMapnr))
-	}
-	if present.Len() != p.MaxPFN || dumpable.Len() != p.MaxPFN {
-		return nil, fmt.Errorf("kdumpfile: bitmaps cover %#x and %#x pfns, want max_mapnr %#x", present.Len(), dumpable.Len(), p.MaxPFN)
-	}
-	if pfn, ok := dumpable.SubsetOf(present); !ok {
-		return nil, fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
 	}
 	if p.Utsname.Sysname == "" {
 		p.Utsname.Sysname = "Linux"
@@ -186,7 +220,6 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 
 	bs := uint64(p.PageSize)
 	l := computeLayout(bs, uint64(len(noteBytes)), p.MaxPFN)
-	num := dumpable.Count()
 	if 2*l.bitmapBytes/bs > math.MaxUint32 || l.subHdrBlocks > math.MaxInt32 {
 		return nil, fmt.Errorf("kdumpfile: max_mapnr %#x needs more bitmap blocks than the header can hold", p.MaxPFN)
 	}
@@ -221,22 +254,19 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 			MaxMapnr:     uint32(min(p.MaxPFN, math.MaxUint32)),
 			NrCPUs:       int32(p.NrCPUs),
 		},
-		dumpable:  dumpable,
+		lay:       l,
+		maxPFN:    p.MaxPFN,
 		pageSize:  p.PageSize,
 		codec:     p.Codec,
-		num:       num,
 		descBuf:   make([]byte, 0, descCacheSize),
 		descStart: int64(l.descOff),
 		dataBuf:   make([]byte, 0, p.BufferSize),
-		dataStart: int64(l.descOff + descSize*num),
 		dataCap:   p.BufferSize,
 		sync:      p.Sync,
 	}
-	wr.durable = wr.dataStart
-
 	// Block 0: the header. Then the sub-header and the notes, padded to
-	// a block. Then both bitmaps. These are the first records of a
-	// flattened stream, which crash --osrelease needs early.
+	// a block. These are the first records of a flattened stream, which
+	// crash --osrelease needs early.
 	if err := wr.writePadded(wr.hdr.marshal(), 0, bs); err != nil {
 		return nil, err
 	}
@@ -244,18 +274,11 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 	if err := wr.writePadded(subBytes, int64(bs), l.subHdrBlocks*bs); err != nil {
 		return nil, err
 	}
-	if err := wr.writePadded(present.Bytes(), int64(l.bitmap1Off), l.bitmapBytes); err != nil {
-		return nil, err
-	}
-	if err := wr.writePadded(dumpable.Bytes(), int64(l.bitmap2Off), l.bitmapBytes); err != nil {
-		return nil, err
-	}
 
 	if p.DumpLevel&1 != 0 {
-		// One zero page, before all other data, shared by every zero page.
-		wr.zeroDesc = &PageDesc{Offset: wr.dataStart, Size: uint32(bs)}
-		wr.dataBuf = wr.dataBuf[:bs]
-		clear(wr.dataBuf)
+		// One zero page, before all other data, shared by every zero
+		// page (placed by SetDumpable).
+		wr.zeroDesc = &PageDesc{Size: uint32(bs)}
 	} else {
 		c, err := NewCompressor(p.Codec, p.PageSize)
 		if err != nil {
@@ -266,6 +289,172 @@ func NewWriter(w io.WriterAt, p Params, present, dumpable *bitmap.Bitmap) (*Writ
 		wr.zeroData, wr.zeroFlag = append([]byte(nil), out...), flags
 	}
 	return wr, nil
+}
+
+// SetDumpable sets the number of pages the dump holds (the set bits of the
+// whole 2nd bitmap), which places the page data after their descriptors. It
+// comes once, before the first page and its window: bitmaps written before
+// it are read back (ReadWindow), those written after it are the windows of
+// the pages that follow them.
+func (w *Writer) SetDumpable(n uint64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.state != stateOpen || w.numSet:
+		return errors.New("kdumpfile: SetDumpable after Close or SetDumpable")
+	case n > w.maxPFN:
+		return fmt.Errorf("kdumpfile: %d dumpable pages of max_mapnr %#x", n, w.maxPFN)
+	}
+	w.num, w.numSet = n, true
+	w.dataStart = int64(w.lay.descOff + descSize*n)
+	w.durable = w.dataStart
+	if w.zeroDesc != nil {
+		w.zeroDesc.Offset = w.dataStart
+		w.dataBuf = w.dataBuf[:w.pageSize]
+		clear(w.dataBuf)
+	}
+	return nil
+}
+
+// WriteBitmaps writes the bitmap bytes of a window of pfns: present (the
+// RAM pages) and dumpable (those in the dump, a subset), which cover the
+// same pfns, from the end of the last window (0 for the first) on. The
+// window's dumpable pages are written next (WritePage), every one of them
+// before the next window, if SetDumpable came before; the writer uses
+// dumpable until then, and the caller must not change it before. Bitmaps
+// written before SetDumpable (all of them, by a walk that counts) are only
+// written: ReadWindow reads each back for its pages. The last window ends at max_mapnr, and the
+// bitmaps' padding to a block is written with it.
+func (w *Writer) WriteBitmaps(present, dumpable *bitmap.Bitmap) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != stateOpen {
+		return errors.New("kdumpfile: WriteBitmaps on a closed writer")
+	}
+	if w.err != nil {
+		return w.err
+	}
+	start, end := present.Start(), present.Len()
+	switch {
+	case dumpable.Start() != start || dumpable.Len() != end:
+		return fmt.Errorf("kdumpfile: bitmaps of pfns [%#x, %#x) and [%#x, %#x), want the same window", start, end, dumpable.Start(), dumpable.Len())
+	case start != w.bitmapEnd && (start != 0 || w.numSet) || end <= start || end > w.maxPFN:
+		// (Before SetDumpable the bitmaps may be written again from pfn 0:
+		// a walk that failed is done again keeping every page class.)
+		return fmt.Errorf("kdumpfile: bitmaps of pfns [%#x, %#x), want a window from %#x up to at most max_mapnr %#x", start, end, w.bitmapEnd, w.maxPFN)
+	case end != w.maxPFN && end%(8*uint64(w.pageSize)) != 0:
+		return fmt.Errorf("kdumpfile: window [%#x, %#x) does not end at a bitmap block", start, end)
+	}
+	if pfn, ok := dumpable.SubsetOf(present); !ok {
+		return fmt.Errorf("kdumpfile: pfn %#x is dumpable but not present", pfn)
+	}
+	if w.numSet && w.winEnd != start {
+		return fmt.Errorf("kdumpfile: WriteBitmaps([%#x, %#x)) after SetDumpable, with the pages' windows at %#x", start, end, w.winEnd)
+	}
+	if err := w.lastWindowDone(start, end); err != nil {
+		return err
+	}
+	l := w.lay
+	pad := uint64(len(present.Bytes()))
+	if end == w.maxPFN {
+		pad = l.bitmapBytes - start/8
+	}
+	if err := w.writePadded(present.Bytes(), int64(l.bitmap1Off+start/8), pad); err != nil {
+		return err
+	}
+	if err := w.writePadded(dumpable.Bytes(), int64(l.bitmap2Off+start/8), pad); err != nil {
+		return err
+	}
+	w.bitmapEnd = end
+	if w.numSet {
+		w.setWindow(dumpable)
+	}
+	return nil
+}
+
+// lastWindowDone checks, before the window [start, end), that every page of
+// the last one was written.
+func (w *Writer) lastWindowDone(start, end uint64) error {
+	if w.win != nil && w.written-w.winFirst != w.winNum {
+		return fmt.Errorf("kdumpfile: window [%#x, %#x): %w: %d of the last window's %d dumpable pages written", start, end, ErrOrder, w.written-w.winFirst, w.winNum)
+	}
+	return nil
+}
+
+func (w *Writer) setWindow(dumpable *bitmap.Bitmap) {
+	w.win, w.winEnd = dumpable, dumpable.Len()
+	w.winFirst, w.winNum = w.written, dumpable.Count()
+}
+
+// ReadWindow reads back from r (the sink, a file) the dumpable bitmap of a
+// window whose bitmaps WriteBitmaps wrote before SetDumpable, into dumpable
+// (which covers the window's pfns, from the end of the last window on), and
+// makes it the window whose pages come next: so a file's writer walks
+// mem_map once, writing the bitmaps as it counts, and reads them back
+// rather than walking again. The writer uses dumpable until the next window;
+// the caller must not change it before.
+func (w *Writer) ReadWindow(r io.ReaderAt, dumpable *bitmap.Bitmap) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start, end := dumpable.Start(), dumpable.Len()
+	switch {
+	case w.state != stateOpen:
+		return errors.New("kdumpfile: ReadWindow on a closed writer")
+	case w.err != nil:
+		return w.err
+	case !w.numSet:
+		return errors.New("kdumpfile: ReadWindow before SetDumpable")
+	case start != w.winEnd || end <= start || end > w.bitmapEnd:
+		return fmt.Errorf("kdumpfile: ReadWindow of pfns [%#x, %#x), want a window from %#x within the bitmaps written (up to %#x)", start, end, w.winEnd, w.bitmapEnd)
+	}
+	if err := w.lastWindowDone(start, end); err != nil {
+		return err
+	}
+	b := dumpable.Bytes()
+	off := int64(w.lay.bitmap2Off + start/8)
+	if n, err := r.ReadAt(b, off); n < len(b) {
+		return fmt.Errorf("kdumpfile: reading back the dumpable bitmap of pfns [%#x, %#x) at %#x: got %d of %d bytes: %w", start, end, off, n, len(b), err)
+	}
+	if e := end - start; e%8 != 0 {
+		b[len(b)-1] &= byte(1)<<(e%8) - 1
+	}
+	w.setWindow(dumpable)
+	return nil
+}
+
+// WriteProvisional writes a window of present (the RAM pages, from the
+// end of the last provisional window on) as both bitmaps, before the
+// windows are written for real: then the pages of a dump that dies before
+// their window read as incomplete (a descriptor at offset 0, "page
+// incomplete" in crash), as in a file whose bitmaps were written whole
+// first, rather than as absent. It needs only the PT_LOADs, no mem_map walk.
+// It is optional, and must come before the first WriteBitmaps.
+func (w *Writer) WriteProvisional(present *bitmap.Bitmap) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	start, end := present.Start(), present.Len()
+	switch {
+	case w.state != stateOpen || w.bitmapEnd > 0:
+		return errors.New("kdumpfile: WriteProvisional after WriteBitmaps or Close")
+	case w.err != nil:
+		return w.err
+	case start != w.provEnd || end <= start || end > w.maxPFN:
+		return fmt.Errorf("kdumpfile: provisional bitmap of pfns [%#x, %#x), want a window from %#x up to at most max_mapnr %#x", start, end, w.provEnd, w.maxPFN)
+	case end != w.maxPFN && end%(8*uint64(w.pageSize)) != 0:
+		return fmt.Errorf("kdumpfile: window [%#x, %#x) does not end at a bitmap block", start, end)
+	}
+	l := w.lay
+	pad := uint64(len(present.Bytes()))
+	if end == w.maxPFN {
+		pad = l.bitmapBytes - start/8
+	}
+	for _, off := range []uint64{l.bitmap1Off, l.bitmap2Off} {
+		if err := w.writePadded(present.Bytes(), int64(off+start/8), pad); err != nil {
+			return err
+		}
+	}
+	w.provEnd = end
+	return nil
 }
 
 // writePadded writes b at off followed by zeros up to size bytes, in pieces
@@ -324,12 +513,21 @@ func (w *Writer) WritePage(pfn uint64, data []byte, flags uint32, zero bool) err
 	if w.err != nil {
 		return w.err
 	}
-	want, ok := w.dumpable.NextSet(w.next)
+	if w.win == nil {
+		return fmt.Errorf("kdumpfile: WritePage(%#x): %w: no bitmaps written yet", pfn, ErrOrder)
+	}
+	want, ok := w.win.NextSet(w.next)
 	if !ok || want != pfn {
 		if !ok {
-			return fmt.Errorf("kdumpfile: WritePage(%#x): %w: all %d dumpable pages written", pfn, ErrOrder, w.num)
+			if w.written == w.num {
+				return fmt.Errorf("kdumpfile: WritePage(%#x): %w: all %d dumpable pages written", pfn, ErrOrder, w.num)
+			}
+			return fmt.Errorf("kdumpfile: WritePage(%#x): %w: all dumpable pages of the window [%#x, %#x) written", pfn, ErrOrder, w.win.Start(), w.win.Len())
 		}
 		return fmt.Errorf("kdumpfile: WritePage(%#x): %w: the next dumpable pfn is %#x", pfn, ErrOrder, want)
+	}
+	if w.written == w.num {
+		return fmt.Errorf("kdumpfile: WritePage(%#x): %w: more than the %d dumpable pages announced", pfn, ErrOrder, w.num)
 	}
 	var d PageDesc
 	switch {
@@ -445,6 +643,9 @@ func (w *Writer) Close() error {
 		return errors.New("kdumpfile: Close after Abort")
 	}
 	err := w.err
+	if err == nil && w.bitmapEnd != w.maxPFN {
+		err = fmt.Errorf("kdumpfile: closing with the bitmaps written up to pfn %#x of max_mapnr %#x", w.bitmapEnd, w.maxPFN)
+	}
 	if err == nil && w.written != w.num {
 		err = fmt.Errorf("kdumpfile: closing after %d of %d dumpable pages", w.written, w.num)
 	}

@@ -114,6 +114,7 @@ func (l *Loader) DefaultKernel() (string, error) {
 //   - opens the kernel and the initrd,
 //   - reads the kernel's init_size and estimates the initrd's unpacked size,
 //   - builds the command line (CaptureCmdline of /proc/cmdline, or o.Cmdline) and checks its length,
+//   - reads what the machine adds to the need (Machine, MachineBytes),
 //   - compares RequiredBytes with SysRoot/kernel/kexec_crash_size and refuses
 //     no reservation, and a too small one unless o.Force,
 //   - calls kexec_file_load with KEXEC_FILE_ON_CRASH; its errors are explained by ExplainLoadError.
@@ -156,7 +157,14 @@ func (l *Loader) Load(o LoadOpts) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Initrd, err)
 	}
-	need := RequiredBytes(int64(initSize), fi.Size(), unpacked) + o.Extra
+	m, err := l.Machine()
+	if err != nil {
+		if !o.Force {
+			return fmt.Errorf("reading this machine's size for the size check: %w", err)
+		}
+		l.logf("warning: reading this machine's size for the size check: %v; loading anyway (--force)", err)
+	}
+	need := RequiredBytes(int64(initSize), fi.Size(), unpacked) + MachineBytes(m) + o.Extra
 
 	cmdline := strings.TrimSpace(o.Cmdline + " " + o.Append)
 	if o.Cmdline == "" {
@@ -185,7 +193,7 @@ func (l *Loader) Load(o LoadOpts) error {
 		return fmt.Errorf("%w: %.1f MiB reserved (%s), about %.1f MiB needed (%s): "+
 			"set crashkernel=%dM on the kernel command line and reboot, or use --force",
 			ErrReservationTooSmall, mib(reserved), sizePath, mib(need),
-			needBreakdown(int64(initSize), fi.Size(), unpacked, o.Extra), CrashkernelMiB(need))
+			needBreakdown(int64(initSize), fi.Size(), unpacked, o.Extra, m), CrashkernelMiB(need))
 	case need > reserved:
 		l.logf("warning: %.1f MiB reserved, about %.1f MiB needed; loading anyway (--force)", mib(reserved), mib(need))
 	}
@@ -201,9 +209,10 @@ func (l *Loader) Load(o LoadOpts) error {
 	return nil
 }
 
-// Required is RequiredBytes for the kernel and the image at these paths: the
-// crashkernel= reservation that loading them needs.
-func Required(kernelPath, initrdPath string) (int64, error) {
+// Required is RequiredBytes for the kernel and the image at these paths plus
+// MachineBytes of m (Loader.Machine): the crashkernel= reservation that
+// loading them on that machine needs.
+func Required(kernelPath, initrdPath string, m Machine) (int64, error) {
 	kernel, err := os.Open(kernelPath)
 	if err != nil {
 		return 0, err
@@ -226,7 +235,7 @@ func Required(kernelPath, initrdPath string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", initrdPath, err)
 	}
-	return RequiredBytes(int64(initSize), fi.Size(), unpacked), nil
+	return RequiredBytes(int64(initSize), fi.Size(), unpacked) + MachineBytes(m), nil
 }
 
 // attempt fills in the system state ExplainLoadError uses to explain EPERM.

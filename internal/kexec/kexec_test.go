@@ -36,6 +36,8 @@ func newFakeSystem(t *testing.T, files map[string]string) fakeSystem {
 		"vmlinuz":                             string(bzImage(0x020f, 0x7f, 64<<20)),
 		"ukdump.img":                          string(gzipped(t, bytes.Repeat([]byte{0}, 1<<20))),
 		"proc/sys/kernel/kexec_load_disabled": "0\n",
+		"proc/iomem":                          "00001000-0009fbff : System RAM\n00100000-3ffdffff : System RAM\n  01000000-01e02006 : Kernel code\n",
+		"sys/devices/system/cpu/possible":     "0-1\n",
 	}
 	for k, v := range files {
 		all[k] = v
@@ -103,7 +105,7 @@ func TestLoad(t *testing.T) {
 			files:   map[string]string{"sys/kernel/kexec_crash_size": "67108864\n"},
 			opts:    func(s fakeSystem) LoadOpts { return LoadOpts{Kernel: s.kernel, Initrd: s.initrd} },
 			wantErr: ErrReservationTooSmall,
-			wantMsg: []string{"64.0 MiB reserved", "83.0 MiB needed", "crashkernel=96M", "or use --force"},
+			wantMsg: []string{"64.0 MiB reserved", "83.5 MiB needed", "crashkernel=96M", "or use --force"},
 		},
 		{
 			name:      "too small forced",
@@ -178,7 +180,7 @@ func TestLoad(t *testing.T) {
 			opts:      func(s fakeSystem) LoadOpts { return LoadOpts{Kernel: s.kernel, Initrd: s.initrd} },
 			ret:       syscall.EADDRNOTAVAIL,
 			wantErr:   syscall.EADDRNOTAVAIL,
-			wantMsg:   []string{"do not fit in the 128.0 MiB crash reservation", "about 83.0 MiB needed", "crashkernel=96M"},
+			wantMsg:   []string{"do not fit in the 128.0 MiB crash reservation", "about 83.5 MiB needed", "crashkernel=96M"},
 			wantCalls: []loadCall{{true, true, derived, fileOnCrash}},
 		},
 	} {

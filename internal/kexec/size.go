@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -67,11 +68,78 @@ func KernelInitSize(bzImage io.ReaderAt) (uint64, error) {
 	return uint64(le.Uint32(hdr[initSizeOff:])), nil
 }
 
-// RequiredBytes estimates the crash reservation a capture needs: the kernel's
-// init_size, the initrd as loaded (compressed) and unpacked into the rootfs
-// (both exist while the kernel unpacks it), and RuntimeMargin.
+// RequiredBytes estimates the crash reservation a capture needs on a machine
+// of nothing (see MachineBytes for what the crashed machine adds): the
+// kernel's init_size, the initrd as loaded (compressed) and unpacked into the
+// rootfs (both exist while the kernel unpacks it), and RuntimeMargin.
 func RequiredBytes(initSize, initrdCompressed, initrdUncompressed int64) int64 {
 	return initSize + initrdCompressed + initrdUncompressed + RuntimeMargin
+}
+
+// Machine is what of the crashed machine costs the capture memory.
+type Machine struct {
+	// RAM is the machine's memory in bytes.
+	RAM int64
+	// CPUs is its possible CPUs: the kernel keeps a crash note for each.
+	CPUs int
+	// RAMRanges is its System RAM ranges: the PT_LOADs of /proc/vmcore.
+	RAMRanges int
+}
+
+// What one CPU, one RAM range and the RAM of the crashed machine cost the
+// capture, kernel and ukdump together.
+//
+// The kernel's part follows from its structures: per CPU, a program header
+// of the ELF core header kexec_file_load puts in the reservation (56 bytes),
+// its copy in the capture kernel's /proc/vmcore (56) and the CPU's
+// NT_PRSTATUS note in the merged notes buffer (356); per RAM range, the two
+// program headers and a struct vmcore (64). The capture kernel holds no
+// struct page or anything else for the old memory it reads (mmap of
+// /proc/vmcore maps windows of it), so the kernel's part has no RAM term.
+//
+// ukdump's part is measured. Per CPU and per PT_LOAD (collect's
+// TestHeapPerCPUAndPTLoad, which checks these bounds): opening the core and
+// writing kdump or flattened kdump, the heap grows by 1.0-1.3 KiB per CPU
+// (the notes are copied into the dump's sub-header and a stream record) and
+// 0.3-0.6 KiB per PT_LOAD; those count twice, as the Go heap may grow to
+// twice what is live before the collector runs. With RAM (collect's
+// TestPeakHeapIndependentOfMachineSize, which checks ProcessWindows): the
+// heap peaks 0.7-0.8 MiB (kdump) and 1.0-1.5 MiB (filtered ELF) higher for
+// a 1 TiB machine than for a 1 GiB one, the mem_map walk's and the writers'
+// bitmaps growing to a whole window (2^20 pfns: 4 GiB of RAM) and no
+// further; it was 68 MiB higher before the windows. In QEMU (e2e kdump and
+// big64, zlib, dump level 31, crashkernel=96M) the capture's peak RSS was
+// 9724 kB for a 1 GiB guest and 10552 kB for a 64 GiB one, leaving 12544 and
+// 11856 kB available after the dump; with a 1 MiB buffer for the sha256
+// read-back, 10860 and 10688 kB, leaving 11232 and 11216 kB; a 256 GiB guest
+// (zstd, by hand with integration/cmd/crashvm) peaked at 11584 kB, leaving
+// 10968 kB. The step is within 1 MiB of RSS, and counted once.
+const (
+	// ProcessPerCPU and ProcessPerRange bound ukdump's heap per CPU and per
+	// PT_LOAD of the crashed machine; ProcessWindows its growth with RAM,
+	// reached at 4 GiB (the size of a window) and flat after.
+	ProcessPerCPU   = 1536
+	ProcessPerRange = 768
+	ProcessWindows  = 2 << 20
+
+	kernelPerCPU   = 56 + 56 + 356
+	kernelPerRange = 56 + 56 + 64
+
+	// PerCPU and PerRange are the need per CPU and per RAM range.
+	PerCPU   = kernelPerCPU + 2*ProcessPerCPU
+	PerRange = kernelPerRange + 2*ProcessPerRange
+)
+
+// windowRAM is the RAM whose page frames make one window of the collector
+// (2^20 pfns of 4 KiB).
+const windowRAM = 4 << 30
+
+// MachineBytes is what the crashed machine m adds to RequiredBytes: PerCPU
+// for each CPU, PerRange for each RAM range, and ProcessWindows in
+// proportion to the RAM up to 4 GiB.
+func MachineBytes(m Machine) int64 {
+	ram := min(max(m.RAM, 0), windowRAM)
+	return int64(max(m.CPUs, 0))*PerCPU + int64(max(m.RAMRanges, 0))*PerRange + ram*(ProcessWindows/(1<<20))/(windowRAM>>20)
 }
 
 // CrashkernelMiB is the crashkernel= value, in MiB, to suggest for need bytes:
@@ -80,14 +148,16 @@ func CrashkernelMiB(need int64) int64 {
 	return (need + crashkernelStep - 1) / crashkernelStep * (crashkernelStep >> 20)
 }
 
-func needBreakdown(initSize, compressed, unpacked, extra int64) string {
-	s := fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin",
-		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20)
+func needBreakdown(initSize, compressed, unpacked, extra int64, m Machine) string {
+	s := fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin + %.1f for this machine (%s RAM in %d ranges, %d CPUs)",
+		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20, mib(MachineBytes(m)), gib(m.RAM), m.RAMRanges, m.CPUs)
 	if extra > 0 {
 		s += fmt.Sprintf(" + %.1f for the targets (S3 part buffers)", mib(extra))
 	}
 	return s
 }
+
+func gib(n int64) string { return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB" }
 
 // unknownRatio is the unpacked/compressed ratio assumed when the format does
 // not record the unpacked size (xz, lzma, bzip2, lz4, lzo, unknown).

@@ -223,11 +223,17 @@ var measuredS3 = struct {
 	works, fails           []int64
 }{4_112_990, 10_700_000, 16 << 20, []int64{112}, []int64{96, 104}}
 
+// The estimate with the machine's part (MachineBytes, 0.5 MiB for this
+// 1 GiB guest) is 112.2 MiB, 0.2 MiB over the 112M that worked: ukdump load
+// asks for 128M there (the S3 e2e runs at 128M). It may be that much
+// conservative, never below a reservation that failed.
+const s3Slack = 1 << 20
+
 func TestMeasuredS3Needs(t *testing.T) {
 	m := measuredS3
-	need := RequiredBytes(int64(measuredKernel.initSize), m.image, m.unpacked) + m.extra
+	need := RequiredBytes(int64(measuredKernel.initSize), m.image, m.unpacked) + m.extra + MachineBytes(Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2})
 	for _, ck := range m.works {
-		if need > ck<<20 {
+		if need > ck<<20+s3Slack {
 			t.Errorf("S3 image: %.1f MiB needed does not fit crashkernel=%dM, which worked", mib(need), ck)
 		}
 	}
@@ -235,5 +241,51 @@ func TestMeasuredS3Needs(t *testing.T) {
 		if need <= ck<<20 {
 			t.Errorf("S3 image: %.1f MiB needed fits crashkernel=%dM, which ran out of memory", mib(need), ck)
 		}
+	}
+}
+
+// The machine's part of the need: none of it is large for the machines we
+// measured, and a 1 GiB guest still fits the 96M that works for it.
+func TestMachineBytes(t *testing.T) {
+	for _, tt := range []struct {
+		m        Machine
+		min, max int64
+	}{
+		{Machine{}, 0, 0},
+		{Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2}, 512 << 10, 640 << 10},
+		{Machine{RAM: 64 << 30, CPUs: 1, RAMRanges: 4}, ProcessWindows, ProcessWindows + 16<<10},
+		{Machine{RAM: 1 << 40, CPUs: 256, RAMRanges: 16}, ProcessWindows + 256*PerCPU, 4 << 20},
+		{Machine{RAM: 16 << 40, CPUs: 8192, RAMRanges: 1024}, 24 << 20, 64 << 20},
+	} {
+		if got := MachineBytes(tt.m); got < tt.min || got > tt.max {
+			t.Errorf("MachineBytes(%+v) = %d, want %d to %d", tt.m, got, tt.min, tt.max)
+		}
+	}
+	m := measuredKernel
+	need := RequiredBytes(int64(m.initSize), m.image, m.unpacked) + MachineBytes(Machine{RAM: 1 << 30, CPUs: 1, RAMRanges: 2})
+	if got := CrashkernelMiB(need); got != m.floorCrashkernel {
+		t.Errorf("a 1 GiB guest: CrashkernelMiB(%d) = %d, want %d", need, got, m.floorCrashkernel)
+	}
+}
+
+func TestMachine(t *testing.T) {
+	s := newFakeSystem(t, nil)
+	var calls []loadCall
+	m, err := s.loader(&calls, nil).Machine()
+	want := Machine{RAM: 0x9ec00 + 0x3fee0000, CPUs: 2, RAMRanges: 2}
+	if err != nil || m != want {
+		t.Errorf("Machine() = %+v, %v; want %+v", m, err, want)
+	}
+	s = newFakeSystem(t, map[string]string{
+		"proc/iomem":                      "00000000-00000000 : System RAM\n00000000-00000000 : Reserved\n00000000-00000000 : System RAM\n",
+		"proc/meminfo":                    "MemTotal:       65536 kB\n",
+		"sys/devices/system/cpu/possible": "0-3,8,10-11\n",
+	})
+	if m, err = s.loader(&calls, nil).Machine(); err != nil || m != (Machine{RAM: 64 << 20, CPUs: 7, RAMRanges: 2}) {
+		t.Errorf("Machine() as a user = %+v, %v; want 64 MiB in 2 ranges, 7 CPUs", m, err)
+	}
+	s = newFakeSystem(t, map[string]string{"sys/devices/system/cpu/possible": "0-x\n"})
+	if _, err = s.loader(&calls, nil).Machine(); err == nil {
+		t.Errorf("Machine() with a bad cpu list = nil error")
 	}
 }

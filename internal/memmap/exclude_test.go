@@ -133,6 +133,51 @@ func TestExclude(t *testing.T) {
 		})
 	}
 
+	// Walked in windows, with decisions (the compound page at 512, the
+	// buddy blocks) across their ends, and the counts summed: the same.
+	for _, win := range []uint64{8, 256, 504, pps} {
+		t.Run(fmt.Sprintf("windows of %d", win), func(t *testing.T) {
+			whole, wantCnt, err := Exclude(k, 31, maxPFN, present)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := NewExcluder(k, 31)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cnt Counts
+			for start := uint64(0); start < maxPFN; start += win {
+				end := min(start+win, maxPFN)
+				w := bitmap.NewRange(start, end)
+				for p := start; p < end; p++ {
+					if present.Get(p) {
+						w.Set(p)
+					}
+				}
+				c, err := e.Window(w, start, end)
+				if err != nil {
+					t.Fatalf("Window(%#x, %#x) = %v", start, end, err)
+				}
+				cnt.Free += c.Free
+				cnt.Cache += c.Cache
+				cnt.User += c.User
+				cnt.HWPoison += c.HWPoison
+				cnt.Unreadable += c.Unreadable
+				for p := start; p < end; p++ {
+					if w.Get(p) != whole.Get(p) {
+						t.Fatalf("pfn %#x dumpable = %v in windows, %v whole", p, w.Get(p), whole.Get(p))
+					}
+				}
+			}
+			if diff := cmp.Diff(wantCnt, cnt); diff != "" {
+				t.Errorf("counts in windows (-whole, +windows):\n%s", diff)
+			}
+			if _, err := e.Window(bitmap.NewRange(0, 8), 0, 8); err == nil {
+				t.Errorf("Window before the last one's end = nil error")
+			}
+		})
+	}
+
 	if _, _, err := Exclude(k, 31, maxPFN+1, present); err == nil {
 		t.Errorf("Exclude(maxPFN past the present bitmap) = nil error; want one")
 	}

@@ -26,20 +26,45 @@ type streamFile struct {
 	off     int64 // bytes written
 	started int64 // writeback started up to here
 	done    int64 // written back and dropped up to here
-	// atBytes counts WriteAt bytes since the cache was last dropped.
+	// atBytes counts WriteAt bytes since writeback was last started.
 	atBytes int64
+	// The WriteAt ranges: cur is what was written since writeback was last
+	// started, prev what writeback was started for then (lo > hi: none).
+	cur, prev span
 }
 
-// WriteAt writes at an offset (the kdump format writes its descriptor table
-// and page data in two places): every writeBehind bytes the whole file is
-// written back and dropped from the cache.
+// span is a range of file offsets [lo, hi).
+type span struct{ lo, hi int64 }
+
+func (s span) empty() bool { return s.lo >= s.hi }
+
+// WriteAt writes at an offset (the kdump format writes its bitmaps,
+// descriptor table and page data in three places). Write-behind is
+// pipelined as for Write: every writeBehind/2 bytes the range written since
+// the last time starts its writeback, and the range before it is waited
+// for and dropped from the cache, so that the capture computes the next
+// pages while the disk takes the last ones, and at most about writeBehind
+// bytes sit in the cache.
 func (s *streamFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := s.File.WriteAt(p, off)
+	if n <= 0 {
+		return n, err
+	}
+	if s.cur.empty() {
+		s.cur = span{off, off + int64(n)}
+	} else {
+		s.cur = span{min(s.cur.lo, off), max(s.cur.hi, off+int64(n))}
+	}
 	s.atBytes += int64(n)
-	if s.atBytes >= writeBehind {
+	if s.atBytes >= writeBehind/2 {
 		fd := int(s.Fd())
-		unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-		unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+		// Best effort: these only manage the cache; errors surface in fsync.
+		unix.SyncFileRange(fd, s.cur.lo, s.cur.hi-s.cur.lo, unix.SYNC_FILE_RANGE_WRITE)
+		if !s.prev.empty() {
+			unix.SyncFileRange(fd, s.prev.lo, s.prev.hi-s.prev.lo, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			unix.Fadvise(fd, s.prev.lo, s.prev.hi-s.prev.lo, unix.FADV_DONTNEED)
+		}
+		s.prev, s.cur = s.cur, span{}
 		s.atBytes = 0
 	}
 	return n, err
