@@ -318,8 +318,10 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 	rec, err := initramfs.ReadRecord(o.Initrd)
 	switch {
 	case rec.KernelRelease != "" && rec.KernelRelease != rel:
-		msg := fmt.Sprintf("%s holds the modules of kernel %s, but the kernel to load (%s) is %s: its disk and network drivers would not load and no dump would be taken; rebuild it: ukdump build --kver %s -o %s",
-			o.Initrd, rec.KernelRelease, kernel, rel, rel, o.Initrd)
+		// The fix is an image of rel at rel's own path, never o.Initrd
+		// rewritten: that is the other kernel's image, which it still needs.
+		msg := fmt.Sprintf("%s holds the modules of kernel %s, but the kernel to load (%s) is %s: its disk and network drivers would not load and no dump would be taken; load that kernel's own image: ukdump load --kernel %s (it builds %s), or ukdump build --kver %s",
+			o.Initrd, rec.KernelRelease, kernel, rel, kernel, c.imagePath(rel), rel)
 		if !o.Force {
 			return fmt.Errorf("%s (or load it anyway with --force)", msg)
 		}

@@ -85,7 +85,7 @@ func TestLoadRefusesOtherRelease(t *testing.T) {
 	rec, _ := initramfs.Record{KernelRelease: "5.10.0-99-amd64"}.Marshal()
 	os.WriteFile(s.initrd+layout.RecordSuffix, rec, 0o644)
 	_, _, err := run(t, s.context("load", "--kernel", s.kernel, "--initrd", s.initrd))
-	for _, want := range []string{"holds the modules of kernel 5.10.0-99-amd64", "is " + rel, "ukdump build --kver " + rel + " -o " + s.initrd, "--force"} {
+	for _, want := range []string{"holds the modules of kernel 5.10.0-99-amd64", "is " + rel, "ukdump load --kernel " + s.kernel + " (it builds ", "ukdump-" + rel + ".img), or ukdump build --kver " + rel, "--force"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("load of another release's image = %v, want %q in it", err, want)
 		}
