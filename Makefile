@@ -96,8 +96,12 @@ check:
 # crypto/tls and x509 verification, encoding/xml and the SigV4 signer took
 # bb from 8466558 to 10211454 bytes (+1.74 MB; 3266630 → 3925094 gzip).
 # bb-disk, which disk-only configs get, has none of it.
+# BB_DISK_MAX raised 2026-12-02 for LVM in the capture kernel: internal/lvm
+# (label, text metadata, the LV plan) and internal/dm (the ioctls) took
+# bb-disk from 6140030 to 6258814 bytes (+118784); the windowed collect and
+# the S3 work's shared code took it to 6312062.
 BB_MAX := 10500000
-BB_DISK_MAX := 6300000
+BB_DISK_MAX := 6450000
 IMAGE_MAX := 3200000
 size: all
 	@kver=$$(ls -1 /lib/modules | grep '^6\.1\.' | sort -V | tail -n1); \
