@@ -9,6 +9,7 @@
 package initramfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -91,6 +92,10 @@ type Result struct {
 	Size, UncompressedSize int64
 	// Modules are the names of the modules in the image, in load order.
 	Modules []string
+	// LargestModule is the size of the largest module as the kernel loads
+	// it (decompressed, for a .ko.xz, .ko.zst or .ko.gz): finit_module
+	// holds that and the module's own copy at once (kexec.ModuleBytes).
+	LargestModule int64
 	// Warnings list optional modules skipped because the kernel lacks them.
 	Warnings []string
 }
@@ -175,6 +180,13 @@ func Build(w io.Writer, o Opts) (Result, error) {
 		img.add(file(path.Join(kdir, m.Path), data, 0o644))
 		load.WriteString(path.Join(kdir, m.Path) + "\n")
 		res.Modules = append(res.Modules, m.Name)
+		n, err := loadedSize(m.Path, data)
+		if err != nil {
+			// Not ours to judge: the capture kernel says whether it
+			// loads. The size check counts the file as it is.
+			n = int64(len(data))
+		}
+		res.LargestModule = max(res.LargestModule, n)
 	}
 	img.add(file(layout.ModulesLoadPath, []byte(load.String()), 0o644))
 
@@ -319,4 +331,33 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// loadedSize is the size of the module file data (at name) once the kernel
+// has decompressed it.
+func loadedSize(name string, data []byte) (int64, error) {
+	var r io.Reader
+	var err error
+	switch {
+	case strings.HasSuffix(name, ".ko.xz"):
+		r, err = xz.NewReader(bytes.NewReader(data))
+	case strings.HasSuffix(name, ".ko.zst"):
+		var d *zstd.Decoder
+		if d, err = zstd.NewReader(bytes.NewReader(data)); err == nil {
+			defer d.Close()
+			r = d
+		}
+	case strings.HasSuffix(name, ".ko.gz"):
+		r, err = gzip.NewReader(bytes.NewReader(data))
+	default:
+		return int64(len(data)), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("decompressing %s: %w", path.Base(name), err)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return 0, fmt.Errorf("decompressing %s: %w", path.Base(name), err)
+	}
+	return n, nil
 }

@@ -6,6 +6,7 @@ package initramfs
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"os"
@@ -15,7 +16,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
 	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/ulikunitz/xz"
 
 	"github.com/ukdump/ukdump/internal/layout"
 )
@@ -313,4 +316,30 @@ func TestBuildDebianModules(t *testing.T) {
 		}
 	}
 	t.Logf("image with %d modules: %d bytes gzip, %d bytes cpio", len(load), res.Size, res.UncompressedSize)
+}
+
+// The size check's module term needs each module's size as the kernel
+// loads it: decompressed.
+func TestLoadedSize(t *testing.T) {
+	ko := bytes.Repeat([]byte("\x7fELF module "), 10000)
+	var xzb, gzb bytes.Buffer
+	xw, _ := xz.NewWriter(&xzb)
+	xw.Write(ko)
+	xw.Close()
+	gw := gzip.NewWriter(&gzb)
+	gw.Write(ko)
+	gw.Close()
+	zw, _ := zstd.NewWriter(nil)
+	zst := zw.EncodeAll(ko, nil)
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{{"a.ko", ko}, {"a.ko.xz", xzb.Bytes()}, {"a.ko.gz", gzb.Bytes()}, {"a.ko.zst", zst}} {
+		if n, err := loadedSize(tt.name, tt.data); err != nil || n != int64(len(ko)) {
+			t.Errorf("loadedSize(%s) = %d, %v; want %d", tt.name, n, err, len(ko))
+		}
+	}
+	if _, err := loadedSize("bad.ko.xz", []byte("not xz")); err == nil || !strings.Contains(err.Error(), "bad.ko.xz") {
+		t.Errorf("loadedSize of a broken .ko.xz = %v, want an error naming it", err)
+	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/hostfs"
+	"github.com/ukdump/ukdump/internal/kexec"
 	"github.com/ukdump/ukdump/internal/layout"
 )
 
@@ -49,6 +50,18 @@ type Record struct {
 	// part buffers); ukdump load adds it to the reservation needed. It
 	// follows from the config, whose hash is in Config.
 	RuntimeBytes int64 `json:"runtime_bytes,omitempty"`
+	// LargestModule is Result.LargestModule: ukdump load adds
+	// kexec.ModuleBytes of it to the reservation needed. Written beside the
+	// image only (it is known once the image is built), and not compared
+	// by Stale: it follows from the kernel release and the modules chosen.
+	LargestModule int64 `json:"largest_module_bytes,omitempty"`
+}
+
+// ExtraBytes is what the capture of this image needs beyond
+// kexec.RequiredBytes and the machine's part: its targets' buffers and
+// the loading of its largest module.
+func (r Record) ExtraBytes() int64 {
+	return r.RuntimeBytes + kexec.ModuleBytes(r.LargestModule)
 }
 
 // Marshal is the record as JSON.

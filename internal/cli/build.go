@@ -182,6 +182,7 @@ func (c Context) buildImage(b buildArgs) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(c.Stderr, "ukdump build: warning: %s\n", w)
 	}
+	ci.Record.LargestModule = res.LargestModule
 	rec, err := ci.Record.Marshal()
 	if err != nil {
 		return fmt.Errorf("build: %w", err)
@@ -309,7 +310,7 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 		}
 	}
 	if rec, err := initramfs.ReadRecord(o.Initrd); err == nil {
-		o.Extra = rec.RuntimeBytes // S3 part buffers: the reservation must hold them too
+		o.Extra = rec.ExtraBytes() // S3 part buffers, module loading: the reservation must hold them too
 	}
 	if relErr != nil {
 		fmt.Fprintf(c.Stderr, "ukdump load: warning: cannot tell %s's release (%v): not checking that %s is its image\n", kernel, relErr, o.Initrd)

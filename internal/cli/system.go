@@ -83,7 +83,7 @@ func (c Context) checks() []check {
 		}
 		need, err := kexec.Required(kernel, b.out, m)
 		if rec, rerr := initramfs.ReadRecord(b.out); rerr == nil {
-			need += rec.RuntimeBytes // S3 part buffers
+			need += rec.ExtraBytes() // S3 part buffers, module loading
 		}
 		if err != nil {
 			add(false, "size of %s: %v", b.out, err)
