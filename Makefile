@@ -127,12 +127,15 @@ e2e: deps all $(OUT)/stage1-init
 	$(GO) test -tags e2e -count=1 -timeout 60m -v -run 'TestE2E/$(E2E)' ./integration/e2e/
 
 # make e2e-system: ukdump on a real installed system (integration/installed).
-# A Debian 12 guest with make deb's package installed boots from its own disk
-# with crashkernel=96M; ukdump.service builds and loads, `ukdump test --yes`
-# crashes it, the dump is saved to its /var/crash, it boots again and
-# reports; the host reads the disk with debugfs and opens the dump in crash
-# with the kernel's debug symbols. Scenarios: the 6.1 kernel; an upgrade to
-# 6.12 (rebuilt at boot), with `ukdump load` refusing the 6.1 image.
+# A Debian 12 guest with make deb's package installed boots from its own disk;
+# ukdump.service builds (host-only detection on the guest) and loads,
+# `ukdump test --yes` crashes it, the dump is saved, it boots again and
+# reports; the host reads the dump off the disk (debugfs, or a read-only loop
+# mount for XFS/btrfs/LVM) and opens it in crash with the kernel's debug
+# symbols. Scenarios: root on NVMe (6.1, ext4, 96M); an upgrade to 6.12
+# (rebuilt at boot, `ukdump load` refusing the 6.1 image) saving to btrfs on
+# virtio-scsi; XFS on AHCI SATA; /var/crash on XFS in an LVM LV on NVMe
+# (112M each). About 12 minutes with the guest tree cached.
 e2e-system: all deb
 	$(GO) test -tags e2e -count=1 -timeout 60m -v ./integration/installed/
 
