@@ -23,7 +23,7 @@ import (
 )
 
 // recordedSysfs is what testdata/sysfs/record.sh recorded in a QEMU guest
-// (TestRecordSysfs): Debian's 6.1 kernel with
+// (integration/cmd/recordsysfs): Debian's 6.1 kernel with
 //
 //	vda        virtio-blk, 0000:00:06.0 (the recording's output disk)
 //	vdb1       virtio-blk, 0000:00:07.0 (the guest's root)

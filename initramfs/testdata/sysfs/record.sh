@@ -3,7 +3,7 @@
 # Use of this source code is governed by a BSD-style
 # license that can be found in the LICENSE file.
 
-# record.sh runs once in the QEMU guest that TestRecordSysfs boots
+# record.sh runs once in the QEMU guest that integration/cmd/recordsysfs boots
 # (storage_record_test.go). It makes an LVM volume group on the NVMe disk,
 # then copies what host-only storage detection reads for every block device
 # into a tree and writes it as a tar to the disk whose serial is ukdump-rec:

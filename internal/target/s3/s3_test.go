@@ -382,9 +382,6 @@ func (s *stream) Read(p []byte) (int, error) {
 // TestMemoryBounded uploads a 2 GiB stream: the heap stays within the
 // part buffers ((InFlight+1) × PartSize) and a margin, whatever the size.
 func TestMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("2 GiB through the server: not in -short")
-	}
 	srv := s3test.Start(t, bucket)
 	var log testLog
 	tg := newTarget(t, srv, "s3://dumps", &log)
