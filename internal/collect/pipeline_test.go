@@ -86,3 +86,19 @@ func TestPipelineWorkerStartFails(t *testing.T) {
 		t.Errorf("%d goroutines left running (%d before):\n%s", g-before, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestIsZero(t *testing.T) {
+	for _, size := range []int{4096, 16384, 64 << 10, 128 << 10, 1000} {
+		p := make([]byte, size)
+		if !isZero(p) {
+			t.Errorf("isZero(%d zero bytes) = false", size)
+		}
+		for _, at := range []int{0, 1, 7, 8, size / 2, size - 9, size - 1} {
+			p[at] = 1
+			if isZero(p) {
+				t.Errorf("isZero(%d bytes, byte %d set) = true", size, at)
+			}
+			p[at] = 0
+		}
+	}
+}

@@ -13,7 +13,7 @@ import (
 func BenchmarkCompress(b *testing.B) {
 	pages := testPages(testPageSize)
 	for _, codec := range Codecs {
-		for _, kind := range []string{"text", "random"} {
+		for _, kind := range []string{"text", "mixed", "sparse", "random"} {
 			b.Run(string(codec)+"/"+kind, func(b *testing.B) {
 				c, err := NewCompressor(codec, testPageSize)
 				if err != nil {

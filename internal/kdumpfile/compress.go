@@ -151,7 +151,10 @@ func (c *Compressor) Compress(dst, page []byte) (out []byte, flags uint32) {
 		}
 		out = s2.EncodeSnappy(dst[:cap(dst)], page)
 	case CodecLZO:
-		out = c.lzo.compress(dst[:0], page)
+		var ok bool
+		if out, ok = c.lzo.compressLimit(dst[:0], page, len(page)-1); !ok {
+			return page, 0
+		}
 	default:
 		return page, 0
 	}

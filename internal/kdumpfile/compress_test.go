@@ -228,3 +228,40 @@ func FuzzLZO(f *testing.F) {
 		}
 	})
 }
+
+// TestLZOReuse compresses pages one after another with one compressor, the
+// way collect does: positions left in the table by earlier pages must never
+// be taken for matches.
+func TestLZOReuse(t *testing.T) {
+	pages := testPages(4096)
+	var c lzoCompressor
+	for round := range 3 {
+		for _, name := range []string{"text", "mixed", "sparse", "zero", "random", "text", "sparse"} {
+			page := pages[name]
+			out := c.compress(nil, page)
+			got := make([]byte, len(page))
+			if n, err := lzoDecompress(got, out); err != nil || n != len(page) || !bytes.Equal(got, page) {
+				t.Fatalf("round %d, %s after other pages: lzoDecompress = %d, %v (equal %v)", round, name, n, err, bytes.Equal(got, page))
+			}
+		}
+	}
+}
+
+// TestLZOLimit: compressLimit gives up on a page that does not fit the
+// limit and returns the same stream as compress on one that fits.
+func TestLZOLimit(t *testing.T) {
+	pages := testPages(4096)
+	var c lzoCompressor
+	if _, ok := c.compressLimit(nil, pages["random"], 4095); ok {
+		t.Errorf("compressLimit(random, 4095) = ok; want false (random data does not compress)")
+	}
+	want := c.compress(nil, pages["text"])
+	// It may give up a few bytes early (its bound of a literal run's cost).
+	got, ok := c.compressLimit(nil, pages["text"], len(want)+16)
+	if !ok || !bytes.Equal(got, want) {
+		t.Errorf("compressLimit(text, %d) = %d bytes, %v; want the %d bytes of compress", len(want)+16, len(got), ok, len(want))
+	}
+	if _, ok := c.compressLimit(nil, pages["text"], len(want)-1); ok {
+		t.Errorf("compressLimit(text, %d) = ok; want false (the stream is %d bytes)", len(want)-1, len(want))
+	}
+}

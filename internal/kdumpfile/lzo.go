@@ -7,6 +7,7 @@ package kdumpfile
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // LZO1X, the format of makedumpfile -l pages (lzo1x_1_compress), written
@@ -37,7 +38,12 @@ const (
 )
 
 type lzoCompressor struct {
-	table [1 << lzoHashBits]int32 // position+1 of a 4-byte sequence, 0: none
+	// table holds, per hash of a 4-byte sequence, base+position of its
+	// last occurrence. Values below base are from earlier calls: none. So
+	// a call does not clear the table's 32 KiB for a 4 KiB page; it is
+	// cleared once in 2^31 bytes of input.
+	table [1 << lzoHashBits]uint32
+	base  uint32
 }
 
 func newLZOCompressor() *lzoCompressor { return &lzoCompressor{} }
@@ -46,94 +52,182 @@ func lzoHash(v uint32) uint32 { return (v * 0x9E3779B1) >> (32 - lzoHashBits) }
 
 // compress appends the LZO1X stream of src to dst.
 func (c *lzoCompressor) compress(dst, src []byte) []byte {
-	clear(c.table[:])
-	n := len(src)
-	sPos := -1 // index in dst of the byte holding the last match's S bits
-	lit := 0   // start of the pending literals
-	i := 0
-	// Stop looking for matches near the end: a match needs 4 bytes to hash.
-	limit := n - lzoMinMatch
-	for i < limit {
+	out, _ := c.compressLimit(dst, src, lzoBound(len(src)))
+	return out
+}
+
+// lzoBound is a limit compressLimit never gives up at: more than the
+// longest LZO1X stream of n bytes (all literals, the extended length's bytes
+// and the end marker) by its own bound's slack.
+func lzoBound(n int) int { return n + n>>7 + 16 }
+
+// next returns the position of the next match at or after i and its
+// candidate, or cand < 0 when there is none before the last 8 bytes (the
+// loop loads 8). It is the encoder's hot loop, apart from the match and
+// literal writing so that its few variables stay in registers.
+func (c *lzoCompressor) next(src []byte, i, lit int, base uint32, far bool) (at, cand int) {
+	for i < len(src)-8 {
 		v := binary.LittleEndian.Uint32(src[i:])
 		h := lzoHash(v)
-		cand := int(c.table[h]) - 1
-		c.table[h] = int32(i + 1)
-		if cand < 0 || i-cand > lzoM4MaxOff || binary.LittleEndian.Uint32(src[cand:]) != v {
-			// Skip faster through data that does not compress.
-			i += 1 + (i-lit)>>5
-			continue
+		e := c.table[h]
+		c.table[h] = base + uint32(i)
+		cand := int(e) - int(base)
+		if e >= base && binary.LittleEndian.Uint32(src[cand:]) == v && (!far || i-cand <= lzoM4MaxOff) {
+			return i, cand
+		}
+		// Skip faster through data that does not compress.
+		i += 1 + (i-lit)>>5
+	}
+	return i, -1
+}
+
+// compressLimit is compress that gives up (ok false, dst's contents
+// unspecified) once the stream could exceed limit bytes; it may give up on
+// one that would come within 16 bytes of limit (its bounds of a literal
+// run's cost are cheap, not exact). A page that does not compress is stored
+// raw, so encoding the rest of it is wasted. It writes into dst's spare
+// capacity by index (no append in the loop), so it grows dst first if that
+// is less than limit.
+func (c *lzoCompressor) compressLimit(dst, src []byte, limit int) (out []byte, ok bool) {
+	n := len(src)
+	if c.base == 0 || uint64(c.base)+uint64(n) >= 1<<31 {
+		// 0 is the table's empty entry: bases start at 1.
+		clear(c.table[:])
+		c.base = 1
+	}
+	base := c.base
+	c.base += uint32(n) + 1
+	start := len(dst)
+	if cap(dst)-start < limit {
+		dst = append(dst[:start:start], make([]byte, limit)...)
+	}
+	o := dst[start : start+limit] // the stream; op its length
+	op := 0
+	sPos := -1 // index in o of the byte holding the last match's S bits
+	lit := 0   // start of the pending literals
+	i := 0
+	// Pages up to 48 KiB are never too far back for an M4 match.
+	far := n > lzoM4MaxOff
+	for {
+		var cand int
+		if i, cand = c.next(src, i, lit, base, far); cand < 0 {
+			break
 		}
 		m := lzoMinMatch
+		// Extend 8 bytes at a time: the first differing byte is the
+		// lowest set byte of the XOR.
+		for i+m+8 <= n {
+			x := binary.LittleEndian.Uint64(src[i+m:]) ^ binary.LittleEndian.Uint64(src[cand+m:])
+			if x != 0 {
+				m += bits.TrailingZeros64(x) >> 3
+				goto matched
+			}
+			m += 8
+		}
 		for i+m < n && src[cand+m] == src[i+m] {
 			m++
 		}
-		dst, sPos = lzoLiterals(dst, src[lit:i], sPos)
-		dst, sPos = lzoMatch(dst, m, i-cand)
+	matched:
+		// A literal run takes at most 3 bytes plus one per 255 of its
+		// length; a match at most 3 plus one per 255.
+		if op+(i-lit)+(i-lit+m)>>7+6 > limit { // >>7: a cheap bound of /255
+			return dst, false
+		}
+		// The common cases inline: up to 3 literals after a match (one
+		// 4-byte store; the bound above leaves room), and an M2 match.
+		if t := i - lit; t > 0 && t <= 3 && sPos >= 0 {
+			o[sPos] |= byte(t)
+			binary.LittleEndian.PutUint32(o[op:], binary.LittleEndian.Uint32(src[lit:]))
+			op += t
+		} else if t > 0 {
+			op, _ = lzoLiterals(o, op, src[lit:i], sPos)
+		}
+		if dist := i - cand; m <= lzoM2MaxLen && dist <= lzoM2MaxOff {
+			d := dist - 1
+			o[op], o[op+1] = byte((m-1)<<5|(d&7)<<2), byte(d>>3)
+			sPos = op
+			op += 2
+		} else {
+			op, sPos = lzoMatch(o, op, m, dist)
+		}
 		i += m
 		lit = i
 	}
-	dst, _ = lzoLiterals(dst, src[lit:], sPos)
-	return append(dst, 0x11, 0, 0) // M4 with distance 16384: end of stream
+	if op+(n-lit)+(n-lit)>>7+6 > limit {
+		return dst, false
+	}
+	op, _ = lzoLiterals(o, op, src[lit:], sPos)
+	o[op], o[op+1], o[op+2] = 0x11, 0, 0 // M4 with distance 16384: end of stream
+	op += 3
+	return dst[:start+op], true
 }
 
-// lzoLiterals appends the literals lits that follow the match whose S bits
-// are at dst[sPos] (sPos < 0: the start of the stream).
-func lzoLiterals(dst, lits []byte, sPos int) ([]byte, int) {
+// lzoLiterals writes at o[op:] the literals lits that follow the match
+// whose S bits are at o[sPos] (sPos < 0: the start of the stream), and
+// returns the new length and -1 (no S bits pending).
+func lzoLiterals(o []byte, op int, lits []byte, sPos int) (int, int) {
 	t := len(lits)
 	switch {
 	case t == 0:
+		return op, -1
 	case sPos < 0 && t <= 238:
-		dst = append(dst, byte(17+t))
+		o[op] = byte(17 + t)
+		op++
 	case sPos >= 0 && t <= 3:
-		dst[sPos] |= byte(t)
+		o[sPos] |= byte(t)
 	case t <= 18:
-		dst = append(dst, byte(t-3))
+		o[op] = byte(t - 3)
+		op++
 	default:
-		dst = append(dst, 0)
-		dst = lzoExtLen(dst, t-18)
+		o[op] = 0
+		op = lzoExtLen(o, op+1, t-18)
 	}
-	return append(dst, lits...), -1
+	return op + copy(o[op:], lits), -1
 }
 
-// lzoExtLen appends an extended length r ≥ 1: zero bytes worth 255 each,
-// then the rest.
-func lzoExtLen(dst []byte, r int) []byte {
+// lzoExtLen writes at o[op:] an extended length r ≥ 1: zero bytes worth 255
+// each, then the rest.
+func lzoExtLen(o []byte, op, r int) int {
 	for r > 255 {
-		dst = append(dst, 0)
+		o[op] = 0
+		op++
 		r -= 255
 	}
-	return append(dst, byte(r))
+	o[op] = byte(r)
+	return op + 1
 }
 
-// lzoMatch appends a match of length m ≥ 3 at distance dist ≥ 1 and returns
-// the index of the byte that takes its S bits.
-func lzoMatch(dst []byte, m, dist int) ([]byte, int) {
+// lzoMatch writes at o[op:] a match of length m ≥ 3 at distance dist ≥ 1
+// and returns the new length and the index of the byte that takes its S bits.
+func lzoMatch(o []byte, op, m, dist int) (int, int) {
 	switch {
 	case m <= lzoM2MaxLen && dist <= lzoM2MaxOff:
 		d := dist - 1
-		dst = append(dst, byte((m-1)<<5|(d&7)<<2), byte(d>>3))
-		return dst, len(dst) - 2
+		o[op], o[op+1] = byte((m-1)<<5|(d&7)<<2), byte(d>>3)
+		return op + 2, op
 	case dist <= lzoM3MaxOff:
 		d := dist - 1
 		if m-2 <= 31 {
-			dst = append(dst, byte(0x20|(m-2)))
+			o[op] = byte(0x20 | (m - 2))
+			op++
 		} else {
-			dst = append(dst, 0x20)
-			dst = lzoExtLen(dst, m-2-31)
+			o[op] = 0x20
+			op = lzoExtLen(o, op+1, m-2-31)
 		}
-		dst = append(dst, byte(d<<2), byte(d>>6))
-		return dst, len(dst) - 2
+		o[op], o[op+1] = byte(d<<2), byte(d>>6)
+		return op + 2, op
 	default:
 		d := dist - 16384
-		op := byte(0x10 | (d>>14&1)<<3)
+		x := byte(0x10 | (d>>14&1)<<3)
 		if m-2 <= 7 {
-			dst = append(dst, op|byte(m-2))
+			o[op] = x | byte(m-2)
+			op++
 		} else {
-			dst = append(dst, op)
-			dst = lzoExtLen(dst, m-2-7)
+			o[op] = x
+			op = lzoExtLen(o, op+1, m-2-7)
 		}
-		dst = append(dst, byte(d<<2), byte(d>>6))
-		return dst, len(dst) - 2
+		o[op], o[op+1] = byte(d<<2), byte(d>>6)
+		return op + 2, op
 	}
 }
 
