@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/ukdump/ukdump/internal/dumplevel"
+	"github.com/ukdump/ukdump/internal/pagecodec"
 	"github.com/ukdump/ukdump/internal/targetspec"
 )
 
@@ -48,9 +49,15 @@ type Collect struct {
 	// "elf" (an ELF core) or "flat" (kdump-compressed as a flattened stream).
 	// Network targets always get a stream: kdump becomes flat there.
 	Format string `toml:"format"`
-	// Compression of kdump pages: zstd (default), zlib, snappy, none.
-	// Debian 12's makedumpfile and crash read zlib but not zstd or snappy.
+	// Compression of kdump pages: zstd (default), lzo, snappy, zlib, none
+	// (docs/design.md has the measured table). crash 8 and libkdumpfile read
+	// all four codecs; Debian 12's makedumpfile 1.7.2 reads zlib and LZO
+	// but not zstd or snappy.
 	Compression string `toml:"compression"`
+	// CPUs is how many CPUs the capture kernel brings up (its nr_cpus=):
+	// collect compresses on each. Every CPU costs the capture memory, which
+	// ukdump load adds to the crashkernel= it asks for. Default DefaultCPUs.
+	CPUs int `toml:"cpus"`
 	// Exclude lists page classes to leave out: zero, cache, cache-private,
 	// user, free (makedumpfile -d 1, 2, 4, 8, 16). Default: all of them
 	// (-d 31); ["none"] saves every page.
@@ -60,6 +67,12 @@ type Collect struct {
 	// Dmesg writes vmcore-dmesg.txt beside the dump.
 	Dmesg bool `toml:"dmesg"`
 }
+
+// DefaultCPUs is collect.cpus when not set; MaxCPUs its largest value.
+const (
+	DefaultCPUs = 1
+	MaxCPUs     = 64
+)
 
 // DefaultDumpLevel leaves out every class makedumpfile can (-d 31, what
 // Debian and RHEL use): zero, cache, cache-private, user and free pages.
@@ -275,6 +288,9 @@ func (c *Config) Marshal() ([]byte, error) {
 }
 
 func (c *Config) fill() {
+	if c.Collect.CPUs == 0 {
+		c.Collect.CPUs = DefaultCPUs
+	}
 	if c.Collect.Compression == "" {
 		c.Collect.Compression = "zstd"
 		if c.Collect.Format == "elf" {
@@ -393,11 +409,14 @@ func (c *Config) Validate() error {
 			bad("collect.compression", "%q is not possible with format \"elf\" (want none, or format \"kdump\")", c.Collect.Compression)
 		}
 	case "kdump", "flat":
-		if !oneOf(c.Collect.Compression, "", "zstd", "zlib", "snappy", "none") {
-			bad("collect.compression", "unsupported compression %q (want zstd, zlib, snappy, none)", c.Collect.Compression)
+		if c.Collect.Compression != "" && !pagecodec.Valid(c.Collect.Compression) {
+			bad("collect.compression", "unsupported compression %q (want %s)", c.Collect.Compression, strings.Join(pagecodec.Names, ", "))
 		}
 	default:
 		bad("collect.format", "unsupported format %q (want kdump, elf, flat)", c.Collect.Format)
+	}
+	if c.Collect.CPUs < 0 || c.Collect.CPUs > MaxCPUs {
+		bad("collect.cpus", "%d is out of range (want 1 to %d, or leave it out for %d)", c.Collect.CPUs, MaxCPUs, DefaultCPUs)
 	}
 	if level, err := c.Collect.Level(); err != nil {
 		bad("collect.exclude", "%v", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ukdump/ukdump/internal/pagecodec"
 )
 
 // fullExample is DESIGN.md's configuration sketch adapted to what this
@@ -54,7 +56,7 @@ func TestParseFull(t *testing.T) {
 	want := &Config{
 		Host:    "db1",
 		Debug:   true,
-		Collect: Collect{Format: "elf", Compression: "none", Dmesg: true},
+		Collect: Collect{Format: "elf", Compression: "none", CPUs: DefaultCPUs, Dmesg: true},
 		Targets: []Target{
 			{Device: "LABEL=crashdump", Path: "/var/crash", WaitDevice: Duration{60 * time.Second}},
 			{Device: "UUID=9b3c2a10-7d4e-4f5a-8b6c-0d1e2f3a4b5c", Path: "/", FSType: "ext4", MountOptions: "data=ordered", WaitDevice: Duration{5 * time.Second}},
@@ -74,7 +76,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("Parse(minimal) = %v", err)
 	}
 	want := &Config{
-		Collect:   Collect{Format: "kdump", Compression: "zstd", Dmesg: true},
+		Collect:   Collect{Format: "kdump", Compression: "zstd", CPUs: DefaultCPUs, Dmesg: true},
 		Targets:   []Target{{Device: "LABEL=crashdump", Path: "/", WaitDevice: Duration{60 * time.Second}}},
 		Network:   Default().Network,
 		Action:    Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},
@@ -131,11 +133,13 @@ func TestParseErrors(t *testing.T) {
 		{"bad deadline string", dev + "[action]\ndeadline = \"soon\"\n", []string{`"action.deadline"`, `bad duration "soon"`}},
 		{"zero deadline", dev + "[action]\ndeadline = \"0s\"\n", []string{"config: action.deadline: must be positive"}},
 		{"negative deadline", dev + "[action]\ndeadline = \"-1m\"\n", []string{"config: action.deadline: must be positive"}},
-		{"bad compression", dev + "[collect]\ncompression = \"lz4\"\n", []string{`config: collect.compression: unsupported compression "lz4"`}},
+		{"bad compression", dev + "[collect]\ncompression = \"lz4\"\n", []string{`config: collect.compression: unsupported compression "lz4" (want none, zlib, lzo, snappy, zstd)`}},
 		{"bad page class", dev + "[collect]\nexclude = [\"zero\", \"slab\"]\n", []string{`config: collect.exclude: unknown page class "slab"`}},
 		{"exclude and dump_level disagree", dev + "[collect]\nexclude = [\"zero\"]\ndump_level = 3\n", []string{"config: collect.exclude:", "set one of them"}},
 		{"unknown format", dev + "[collect]\nformat = \"raw\"\n", []string{`config: collect.format: unsupported format "raw"`}},
 		{"compression with elf", dev + "[collect]\nformat = \"elf\"\ncompression = \"zstd\"\n", []string{`config: collect.compression: "zstd" is not possible with format "elf"`}},
+		{"cpus out of range", dev + "[collect]\ncpus = 65\n", []string{"config: collect.cpus: 65 is out of range (want 1 to 64"}},
+		{"negative cpus", dev + "[collect]\ncpus = -1\n", []string{"config: collect.cpus: -1 is out of range"}},
 		{"dump_level out of range", dev + "[collect]\ndump_level = 32\n", []string{"config: collect.exclude:", "out of range"}},
 		{"bad min_free unit", dev + "[retention]\nmin_free = \"1GiX\"\n", []string{`"retention.min_free"`, `unknown unit "GiX"`}},
 		{"bad host", "host = \"a/b\"\n" + dev, []string{`config: host: "a/b" must not contain`}},
@@ -557,5 +561,19 @@ func TestRuntimeBytes(t *testing.T) {
 				t.Errorf("RuntimeBytes() = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseCodecsAndCPUs: every codec kdumpfile writes is accepted, and
+// collect.cpus is kept as given.
+func TestParseCodecsAndCPUs(t *testing.T) {
+	for _, codec := range pagecodec.Names {
+		c, err := Parse([]byte("[collect]\ncompression = \"" + codec + "\"\ncpus = 2\n[[target]]\ndevice = \"LABEL=crashdump\"\n"))
+		if err != nil {
+			t.Fatalf("Parse(compression %q) = %v", codec, err)
+		}
+		if c.Collect.Compression != codec || c.Collect.CPUs != 2 {
+			t.Errorf("Parse(compression %q, cpus 2) = %q, %d", codec, c.Collect.Compression, c.Collect.CPUs)
+		}
 	}
 }

@@ -13,19 +13,20 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/ukdump/ukdump/internal/pagecodec"
 )
 
 // Codec is a per-page compression method of the kdump format.
 type Codec string
 
-// The codecs: what makedumpfile writes with -c (zlib), -l (lzo), -p
-// (snappy) and -z (zstd), and no compression.
+// The codecs (pagecodec names them for the config).
 const (
-	CodecNone   Codec = "none"
-	CodecZlib   Codec = "zlib"
-	CodecLZO    Codec = "lzo"
-	CodecSnappy Codec = "snappy"
-	CodecZstd   Codec = "zstd"
+	CodecNone   Codec = pagecodec.None
+	CodecZlib   Codec = pagecodec.Zlib
+	CodecLZO    Codec = pagecodec.LZO
+	CodecSnappy Codec = pagecodec.Snappy
+	CodecZstd   Codec = pagecodec.Zstd
 )
 
 // Codecs lists the codecs in the order of their status bits.

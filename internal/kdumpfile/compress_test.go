@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/ukdump/ukdump/internal/pagecodec"
 )
 
 // testPages are pages of the kinds memory holds.
@@ -263,5 +266,17 @@ func TestLZOLimit(t *testing.T) {
 	}
 	if _, ok := c.compressLimit(nil, pages["text"], len(want)-1); ok {
 		t.Errorf("compressLimit(text, %d) = ok; want false (the stream is %d bytes)", len(want)-1, len(want))
+	}
+}
+
+// TestCodecsArePagecodecNames: the config's names (pagecodec) are the
+// codecs kdumpfile implements, in the same order.
+func TestCodecsArePagecodecNames(t *testing.T) {
+	var got []string
+	for _, c := range Codecs {
+		got = append(got, string(c))
+	}
+	if !slices.Equal(got, pagecodec.Names) {
+		t.Errorf("Codecs = %q, pagecodec.Names = %q; want the same", got, pagecodec.Names)
 	}
 }

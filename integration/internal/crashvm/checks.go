@@ -347,9 +347,20 @@ func Reassemble(flat, out string) Check {
 }
 
 // MakedumpfileDmesg checks that makedumpfile --dump-dmesg finds s in the
-// crashed kernel's log in name.
+// crashed kernel's log in name. Debian 12's makedumpfile reads zlib and LZO
+// pages but not zstd or snappy: for a dump in one of those, `ukdump dmesg`
+// reads the log out of the saved file's pages instead (the capture's
+// vmcore-dmesg.txt came from /proc/vmcore, so this still checks the pages
+// as written).
 func MakedumpfileDmesg(name, s string) Check {
 	return func(r *Result) error {
+		if i, err := ukdumpInfo(r, name); err == nil && (i.Codec == "zstd" || i.Codec == "snappy") {
+			b, _ := tool(r, "dmesg.txt", r.ukdump(), "dmesg", r.File(name))
+			if !bytes.Contains(b, []byte(s)) {
+				return fmt.Errorf("ukdump dmesg does not find %q in %s (%s codec, which makedumpfile 1.7.2 cannot read; %s)", s, name, i.Codec, r.File("dmesg.txt"))
+			}
+			return nil
+		}
 		out := r.File("dmesg.txt")
 		os.Remove(out) // makedumpfile refuses to overwrite
 		tool(r, "makedumpfile.out", "makedumpfile", "--dump-dmesg", r.File(name), out)
