@@ -97,7 +97,7 @@ func ForConfig(cfg *config.Config, data []byte, o ConfigOpts) (ConfigImage, erro
 		}
 	}
 	rec := Record{KernelRelease: o.KernelVersion, Version: o.Version, Config: sha256Hex(data), Files: map[string]string{},
-		RuntimeBytes: c.RuntimeBytes()}
+		RuntimeBytes: c.RuntimeBytes(), CPUs: c.Collect.CPUs}
 	resolved, err := resolveDevices(&c, o.Resolve)
 	if err != nil {
 		return ConfigImage{}, err

@@ -55,6 +55,10 @@ type Record struct {
 	// image only (it is known once the image is built), and not compared
 	// by Stale: it follows from the kernel release and the modules chosen.
 	LargestModule int64 `json:"largest_module_bytes,omitempty"`
+	// CPUs is the config's collect.cpus: ukdump load brings up that many
+	// CPUs in the capture kernel (nr_cpus=) and counts their memory. It
+	// follows from the config, whose hash is in Config.
+	CPUs int `json:"capture_cpus,omitempty"`
 }
 
 // ExtraBytes is what the capture of this image needs beyond

@@ -34,8 +34,8 @@ func TestDefaultConfig(t *testing.T) {
 	if len(c.Targets) != 1 || c.Targets[0].Path != "/var/crash" || c.Targets[0].IsNetwork() {
 		t.Errorf("targets = %+v, want one disk target with path /var/crash", c.Targets)
 	}
-	if c.Collect.Format != "kdump" || c.Collect.Compression != "zstd" {
-		t.Errorf("collect = %+v, want format kdump with the default compression (zstd)", c.Collect)
+	if c.Collect.Format != "kdump" || c.Collect.Compression != config.DefaultCompression || c.Collect.CPUs != config.DefaultCPUs {
+		t.Errorf("collect = %+v, want format kdump with the default compression (%s) and CPUs", c.Collect, config.DefaultCompression)
 	}
 	if c.Retention.Keep != 3 || c.Retention.MinFree != 1<<30 {
 		t.Errorf("retention = %+v, want keep 3, min_free 1GiB (the dumps share the root file system)", c.Retention)

@@ -398,8 +398,8 @@ func TestCaptureKdumpDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the saved vmcore is not a kdump file: %v", err)
 	}
-	if kf.Codec() != kdumpfile.CodecZstd || kf.Incomplete() {
-		t.Errorf("codec %s, incomplete %v; want zstd, complete", kf.Codec(), kf.Incomplete())
+	if kf.Codec() != config.DefaultCompression || kf.Incomplete() {
+		t.Errorf("codec %s, incomplete %v; want %s, complete", kf.Codec(), kf.Incomplete(), config.DefaultCompression)
 	}
 	var m capture.Manifest
 	mj, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
@@ -409,7 +409,7 @@ func TestCaptureKdumpDefault(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(dir, "vmcore"))
 	sum := sha256.Sum256(data)
 	// A synthetic core has no mem_map: -d 31 keeps the classes, with a warning.
-	if m.Format != "kdump" || m.Compression != "zstd" || m.DumpLevel != 31 || m.Pages.Total != 768 || m.Pages.Zero == 0 || len(m.Warnings) == 0 ||
+	if m.Format != "kdump" || m.Compression != config.DefaultCompression || m.DumpLevel != 31 || m.Pages.Total != 768 || m.Pages.Zero == 0 || len(m.Warnings) == 0 ||
 		m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(data)) {
 		t.Errorf("manifest = %+v (file %d bytes, sha256 %x)", m, len(data), sum)
 	}

@@ -311,6 +311,7 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 	}
 	if rec, err := initramfs.ReadRecord(o.Initrd); err == nil {
 		o.Extra = rec.ExtraBytes() // S3 part buffers, module loading: the reservation must hold them too
+		o.CPUs = rec.CPUs          // collect.cpus: nr_cpus=, and its memory
 	}
 	if relErr != nil {
 		fmt.Fprintf(c.Stderr, "ukdump load: warning: cannot tell %s's release (%v): not checking that %s is its image\n", kernel, relErr, o.Initrd)

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/ukdump/ukdump/internal/collect"
+	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/dump"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/pagecodec"
 	"github.com/ukdump/ukdump/internal/vmcore"
 )
 
@@ -28,7 +30,7 @@ func (c Context) collectCmd(args []string) error {
 	fs := c.flags("collect", "[-d LEVEL] [--format kdump|elf|flat] [--compress zstd|zlib|snappy|lzo|none] [-f] [-q] [--sha256] IN OUT")
 	level := fs.Int("d", 1, "dump level: page classes to exclude, as makedumpfile -d (0-31: zero 1, cache 2, cache-private 4, user 8, free 16)")
 	format := fs.String("format", "kdump", "output format: kdump, elf or flat (flattened, for a pipe; OUT may be -)")
-	codec := fs.String("compress", "zstd", "page compression of the kdump and flat formats")
+	codec := fs.String("compress", config.DefaultCompression, "page compression of the kdump and flat formats: "+strings.Join(pagecodec.Names, ", "))
 	force := fs.Bool("f", false, "overwrite OUT if it exists")
 	quiet := fs.Bool("q", false, "no progress")
 	hash := fs.Bool("sha256", false, "print the sha256 of the output (a kdump file is read back for it)")

@@ -83,7 +83,7 @@ func (c Context) checks() []check {
 		}
 		need, err := kexec.Required(kernel, b.out, m)
 		if rec, rerr := initramfs.ReadRecord(b.out); rerr == nil {
-			need += rec.ExtraBytes() // S3 part buffers, module loading
+			need += rec.ExtraBytes() + kexec.CaptureCPUBytes(rec.CPUs) // S3 part buffers, module loading, the capture's CPUs
 		}
 		if err != nil {
 			add(false, "size of %s: %v", b.out, err)

@@ -223,9 +223,56 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 // bytes (the capture kernel reads it back from the disk: few large reads
 // beat many small ones).
 func hashFile(r io.ReaderAt, size int64, bufSize int) (string, error) {
+	// Two buffers of half the size: the next block is read while this one
+	// is hashed, so the disk (or the hypervisor's I/O thread) works while
+	// the CPU hashes, in the memory one buffer took. On a 64 GiB QEMU
+	// guest's 216 MiB dump, reading and hashing in turn took 9.9 s.
+	type block struct {
+		b   []byte
+		err error
+	}
+	full := make(chan block, 1)
+	empty := make(chan []byte, 2)
+	empty <- make([]byte, max(bufSize/2, 4096))
+	empty <- make([]byte, max(bufSize/2, 4096))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(full)
+		for off := int64(0); off < size; {
+			var b []byte
+			select {
+			case b = <-empty:
+			case <-stop:
+				return
+			}
+			n, err := r.ReadAt(b[:min(int64(len(b)), size-off)], off)
+			if err == io.EOF && off+int64(n) == size {
+				err = nil
+			}
+			select {
+			case full <- block{b[:n], err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+			off += int64(n)
+		}
+	}()
 	h := sha256.New()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(r, 0, size), make([]byte, bufSize)); err != nil {
-		return "", fmt.Errorf("collect: read back the dump for its sha256: %w", err)
+	var done int64
+	for blk := range full {
+		if blk.err != nil {
+			return "", fmt.Errorf("collect: read back the dump for its sha256 at %#x: %w", done, blk.err)
+		}
+		h.Write(blk.b)
+		done += int64(len(blk.b))
+		empty <- blk.b[:cap(blk.b)]
+	}
+	if done != size {
+		return "", fmt.Errorf("collect: read back the dump for its sha256: %d of %d bytes", done, size)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

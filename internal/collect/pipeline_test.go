@@ -5,6 +5,11 @@
 package collect
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
 	"context"
 	"errors"
 	"runtime"
@@ -100,5 +105,38 @@ func TestIsZero(t *testing.T) {
 			}
 			p[at] = 0
 		}
+	}
+}
+
+// failAt is a ReaderAt over b that fails reads past off.
+type failAt struct {
+	b   []byte
+	off int64
+}
+
+func (f failAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.off {
+		return 0, errors.New("disk error")
+	}
+	return copy(p, f.b[off:]), nil
+}
+
+func TestHashFile(t *testing.T) {
+	b := make([]byte, 3<<20+12345)
+	for i := range b {
+		b[i] = byte(i * 31)
+	}
+	want := sha256.Sum256(b)
+	for _, buf := range []int{4096, 1 << 20, 8 << 20} {
+		got, err := hashFile(bytes.NewReader(b), int64(len(b)), buf)
+		if err != nil || got != hex.EncodeToString(want[:]) {
+			t.Errorf("hashFile(%d-byte buffers) = %s, %v; want %x", buf, got, err, want)
+		}
+	}
+	if _, err := hashFile(failAt{b, 2 << 20}, int64(len(b)), 1<<20); err == nil || !strings.Contains(err.Error(), "disk error") {
+		t.Errorf("hashFile(failing at 2 MiB) = %v, want the read error", err)
+	}
+	if _, err := hashFile(bytes.NewReader(b), int64(len(b))+1, 1<<20); err == nil {
+		t.Errorf("hashFile(size past the end) = nil error, want one")
 	}
 }

@@ -76,7 +76,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("Parse(minimal) = %v", err)
 	}
 	want := &Config{
-		Collect:   Collect{Format: "kdump", Compression: "zstd", CPUs: DefaultCPUs, Dmesg: true},
+		Collect:   Collect{Format: "kdump", Compression: DefaultCompression, CPUs: DefaultCPUs, Dmesg: true},
 		Targets:   []Target{{Device: "LABEL=crashdump", Path: "/", WaitDevice: Duration{60 * time.Second}}},
 		Network:   Default().Network,
 		Action:    Action{Final: ActionReboot, Failure: ActionReboot, Deadline: Duration{30 * time.Minute}},

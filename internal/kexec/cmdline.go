@@ -21,10 +21,21 @@ const MaxCmdline = 2047 - 1 - 30
 var ErrCmdlineTooLong = errors.New("capture kernel command line too long")
 
 // captureArgs are appended to every derived capture command line: reset
-// devices the crashed kernel left running, use one CPU (each one costs
-// memory), poll interrupts that may be misrouted, and reboot 10 s after a
-// panic of the capture kernel instead of hanging.
-const captureArgs = "reset_devices nr_cpus=1 irqpoll panic=10"
+// devices the crashed kernel left running, bring up cpus CPUs (each one
+// costs memory: PerCaptureCPU), poll interrupts that may be misrouted, and
+// reboot 10 s after a panic of the capture kernel instead of hanging. With
+// more than one CPU, disable_cpu_apicid= keeps the capture kernel from
+// waking the boot CPU (bootAPICID, "" if unknown): the capture kernel
+// starts on the CPU that panicked, and an INIT sent to the boot CPU resets
+// some machines (Documentation/admin-guide/kdump/kdump.rst; kernels from
+// 6.9 skip that CPU themselves).
+func captureArgs(cpus int, bootAPICID string) string {
+	s := fmt.Sprintf("reset_devices nr_cpus=%d irqpoll panic=10", max(cpus, 1))
+	if cpus > 1 && bootAPICID != "" {
+		s += " disable_cpu_apicid=" + bootAPICID
+	}
+	return s
+}
 
 // dropParams are the parameters (by name, '-' read as '_' like the kernel
 // does, with or without a value) that CaptureCmdline removes.
@@ -42,7 +53,7 @@ var dropParams = map[string]bool{
 	// Resuming from hibernation would overwrite the memory being dumped.
 	"resume": true, "resume_offset": true,
 	// Replaced by captureArgs.
-	"nr_cpus": true, "maxcpus": true, "irqpoll": true, "reset_devices": true, "panic": true,
+	"nr_cpus": true, "maxcpus": true, "irqpoll": true, "reset_devices": true, "panic": true, "disable_cpu_apicid": true,
 	"kexec_jump_back_entry": true,
 	// Panicking on a warning loses the dump.
 	"panic_on_warn": true,
@@ -57,10 +68,17 @@ var dropParams = map[string]bool{
 // CaptureCmdline derives the capture kernel's command line from the running
 // kernel's (/proc/cmdline): it keeps the words that still make sense (console=,
 // earlyprintk, ukdump.*, …), drops dropParams and everything from "--" on
-// (arguments for the system's init), appends captureArgs and then extra, so
-// extra's words win. Quoted values (foo="a b") stay one word. The result must
-// not be longer than MaxCmdline.
+// (arguments for the system's init), appends captureArgs for one CPU and then
+// extra, so extra's words win. Quoted values (foo="a b") stay one word. The
+// result must not be longer than MaxCmdline.
 func CaptureCmdline(procCmdline, extra string) (string, error) {
+	return CaptureCmdlineCPUs(procCmdline, extra, 1, "")
+}
+
+// CaptureCmdlineCPUs is CaptureCmdline for a capture kernel of cpus CPUs,
+// bootAPICID the initial APIC ID of the running kernel's boot CPU ("":
+// unknown; see captureArgs).
+func CaptureCmdlineCPUs(procCmdline, extra string, cpus int, bootAPICID string) (string, error) {
 	var out []string
 	for _, w := range splitCmdline(procCmdline) {
 		if w == "--" {
@@ -71,7 +89,7 @@ func CaptureCmdline(procCmdline, extra string) (string, error) {
 			out = append(out, w)
 		}
 	}
-	out = append(out, captureArgs)
+	out = append(out, captureArgs(cpus, bootAPICID))
 	if extra = strings.TrimSpace(extra); extra != "" {
 		out = append(out, extra)
 	}

@@ -58,6 +58,10 @@ type LoadOpts struct {
 	// Force loads even if the reservation looks too small (see RequiredBytes)
 	// or the kernel's size cannot be read. It does not help with no reservation.
 	Force bool
+	// CPUs is how many CPUs the capture kernel brings up (nr_cpus=, the
+	// image's collect.cpus); 0 means 1. Each one past the first adds
+	// PerCaptureCPU to the reservation needed.
+	CPUs int
 	// Extra is memory the image's capture needs beyond RuntimeMargin (its
 	// record's runtime_bytes: an S3 upload's part buffers), added to the
 	// reservation needed.
@@ -164,7 +168,8 @@ func (l *Loader) Load(o LoadOpts) error {
 		}
 		l.logf("warning: reading this machine's size for the size check: %v; loading anyway (--force)", err)
 	}
-	need := RequiredBytes(int64(initSize), fi.Size(), unpacked) + MachineBytes(m) + o.Extra
+	o.CPUs = max(o.CPUs, 1)
+	need := RequiredBytes(int64(initSize), fi.Size(), unpacked) + MachineBytes(m) + CaptureCPUBytes(o.CPUs) + o.Extra
 
 	cmdline := strings.TrimSpace(o.Cmdline + " " + o.Append)
 	if o.Cmdline == "" {
@@ -172,7 +177,13 @@ func (l *Loader) Load(o LoadOpts) error {
 		if err != nil {
 			return err
 		}
-		if cmdline, err = CaptureCmdline(string(proc), o.Append); err != nil {
+		var boot string
+		if o.CPUs > 1 {
+			if boot, err = l.BootAPICID(); err != nil {
+				l.logf("warning: %v: the capture kernel's %d CPUs may include the boot CPU (no disable_cpu_apicid=)", err, o.CPUs)
+			}
+		}
+		if cmdline, err = CaptureCmdlineCPUs(string(proc), o.Append, o.CPUs, boot); err != nil {
 			return err
 		}
 	} else if err := checkCmdlineLen(cmdline); err != nil {
@@ -193,7 +204,7 @@ func (l *Loader) Load(o LoadOpts) error {
 		return fmt.Errorf("%w: %.1f MiB reserved (%s), about %.1f MiB needed (%s): "+
 			"set crashkernel=%dM on the kernel command line and reboot, or use --force",
 			ErrReservationTooSmall, mib(reserved), sizePath, mib(need),
-			needBreakdown(int64(initSize), fi.Size(), unpacked, o.Extra, m), CrashkernelMiB(need))
+			needBreakdown(int64(initSize), fi.Size(), unpacked, o.Extra, o.CPUs, m), CrashkernelMiB(need))
 	case need > reserved:
 		l.logf("warning: %.1f MiB reserved, about %.1f MiB needed; loading anyway (--force)", mib(reserved), mib(need))
 	}

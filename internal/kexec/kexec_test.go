@@ -101,6 +101,29 @@ func TestLoad(t *testing.T) {
 			wantCalls: []loadCall{{true, true, "console=ttyS1 x=1", fileOnCrash}},
 		},
 		{
+			name:  "two capture CPUs, the boot CPU left out",
+			files: map[string]string{"proc/cpuinfo": "processor\t: 0\nvendor_id\t: GenuineIntel\ninitial apicid\t: 4\n\nprocessor\t: 1\ninitial apicid\t: 0\n"},
+			opts: func(s fakeSystem) LoadOpts {
+				return LoadOpts{Kernel: s.kernel, Initrd: s.initrd, CPUs: 2}
+			},
+			wantCalls: []loadCall{{true, true, "console=ttyS0 reset_devices nr_cpus=2 irqpoll panic=10 disable_cpu_apicid=4", fileOnCrash}},
+		},
+		{
+			name: "two capture CPUs, boot CPU unknown",
+			opts: func(s fakeSystem) LoadOpts {
+				return LoadOpts{Kernel: s.kernel, Initrd: s.initrd, CPUs: 2}
+			},
+			wantCalls: []loadCall{{true, true, "console=ttyS0 reset_devices nr_cpus=2 irqpoll panic=10", fileOnCrash}},
+		},
+		{
+			// 83.5 MiB for one CPU, 85.0 for two.
+			name:    "each capture CPU enters the size check",
+			files:   map[string]string{"sys/kernel/kexec_crash_size": "88080384\n"}, // 84 MiB
+			opts:    func(s fakeSystem) LoadOpts { return LoadOpts{Kernel: s.kernel, Initrd: s.initrd, CPUs: 2} },
+			wantErr: ErrReservationTooSmall,
+			wantMsg: []string{"85.0 MiB needed", "1.5 for the capture kernel's 2 CPUs", "crashkernel=96M"},
+		},
+		{
 			name:    "too small refused",
 			files:   map[string]string{"sys/kernel/kexec_crash_size": "67108864\n"},
 			opts:    func(s fakeSystem) LoadOpts { return LoadOpts{Kernel: s.kernel, Initrd: s.initrd} },

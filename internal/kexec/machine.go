@@ -93,3 +93,31 @@ func countCPUs(list string) (int, error) {
 	}
 	return n, nil
 }
+
+// BootAPICID is the initial APIC ID of CPU 0, the CPU the running kernel
+// booted on, from /proc/cpuinfo (x86: "initial apicid").
+func (l *Loader) BootAPICID() (string, error) {
+	path := filepath.Join(l.procRoot(), "cpuinfo")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	cpu0 := false
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case k == "processor":
+			cpu0 = v == "0"
+		case cpu0 && k == "initial apicid":
+			if _, err := strconv.ParseUint(v, 10, 32); err != nil {
+				return "", fmt.Errorf("%s: processor 0: bad initial apicid %q", path, v)
+			}
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no initial apicid for processor 0", path)
+}

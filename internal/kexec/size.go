@@ -50,6 +50,16 @@ func ModuleBytes(size int64) int64 { return ModuleFactor * max(0, size-MarginMod
 // ModuleFactor: see ModuleBytes.
 const ModuleFactor = 4
 
+// PerCaptureCPU is what each CPU of the capture kernel past the first
+// costs (collect.cpus, nr_cpus=): the kernel's per-CPU areas, idle task
+// and stacks, and ukdump's second compressor and pipeline buffers.
+//
+// Measured: see docs/design.md, "CPUs in the capture kernel".
+const PerCaptureCPU = 1536 << 10
+
+// CaptureCPUBytes is what a capture kernel of cpus CPUs needs beyond one.
+func CaptureCPUBytes(cpus int) int64 { return int64(max(cpus-1, 0)) * PerCaptureCPU }
+
 // crashkernelStep is what CrashkernelMiB rounds up to.
 const crashkernelStep = 16 << 20
 
@@ -171,9 +181,12 @@ func CrashkernelMiB(need int64) int64 {
 	return (need + crashkernelStep - 1) / crashkernelStep * (crashkernelStep >> 20)
 }
 
-func needBreakdown(initSize, compressed, unpacked, extra int64, m Machine) string {
+func needBreakdown(initSize, compressed, unpacked, extra int64, cpus int, m Machine) string {
 	s := fmt.Sprintf("kernel init_size %.1f + initrd %.1f unpacked + %.1f compressed + %d margin + %.1f for this machine (%s RAM in %d ranges, %d CPUs)",
 		mib(initSize), mib(unpacked), mib(compressed), RuntimeMargin>>20, mib(MachineBytes(m)), gib(m.RAM), m.RAMRanges, m.CPUs)
+	if cpus > 1 {
+		s += fmt.Sprintf(" + %.1f for the capture kernel's %d CPUs", mib(CaptureCPUBytes(cpus)), cpus)
+	}
 	if extra > 0 {
 		s += fmt.Sprintf(" + %.1f for the targets and the largest module (S3 part buffers, module loading)", mib(extra))
 	}

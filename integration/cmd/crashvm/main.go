@@ -22,12 +22,14 @@
 //
 //	-out DIR          the run's files (default out/crashvm)
 //	-format F         kdump (default) or elf (a full ELF core)
-//	-compress C       the kdump codec (default zlib)
+//	-compress C       the kdump codec (default zlib; "" for ukdump's own default)
 //	-target T         disk (default), sftp (the run's own sshd), or fallback
 //	                  (an sftp port where nothing listens, then the disk)
 //	-kernel S         the crashing kernel's series (default 6.1)
 //	-capture-kernel S the capture kernel's series (default: -kernel)
 //	-mem M            guest RAM (default 1G)
+//	-smp N            guest CPUs (default 1)
+//	-cpus N           collect.cpus, the capture kernel's nr_cpus= (default: ukdump's)
 //	-crashkernel M    crashkernel= (default 96M)
 //	-fill MIB         mixed content stage 1 writes to memory before the crash
 //	-force            ukdump load --force, to find the crashkernel= floor
@@ -50,6 +52,8 @@ import (
 	"syscall"
 
 	"github.com/ukdump/ukdump/integration/internal/crashvm"
+
+	"github.com/ukdump/ukdump/internal/config"
 )
 
 func main() {
@@ -63,7 +67,7 @@ func run(args []string, stdout io.Writer) error {
 	var (
 		out      = fs.String("out", "out/crashvm", "the run's files")
 		format   = fs.String("format", "kdump", "kdump or elf")
-		compress = fs.String("compress", "zlib", "the kdump codec")
+		compress = fs.String("compress", "zlib", "the kdump codec (\"\": ukdump's default)")
 		target   = fs.String("target", "disk", "disk, sftp, s3 or fallback")
 		runs     = fs.Int("runs", 1, "how many times")
 		demo     = fs.Bool("demo", false, "print the dump for a person after the last run")
@@ -74,6 +78,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&sc.Guest.CaptureKernel, "capture-kernel", "", "the capture kernel's series (default: -kernel)")
 	fs.StringVar(&sc.Guest.Memory, "mem", "1G", "guest RAM")
 	fs.StringVar(&sc.Guest.Crashkernel, "crashkernel", "96M", "crashkernel=")
+	fs.IntVar(&sc.Guest.CPUs, "smp", 1, "guest CPUs (QEMU -smp)")
+	fs.IntVar(&sc.Config.CPUs, "cpus", 0, "collect.cpus: the capture kernel's nr_cpus= (0: ukdump's default)")
 	fs.IntVar(&sc.Guest.Fill, "fill", 0, "MiB of mixed content stage 1 writes to memory before the crash")
 	fs.BoolVar(&sc.Guest.Force, "force", false, "ukdump load --force")
 	timeout := fs.Duration("timeout", crashvm.DefaultTimeout, "for each QEMU run")
@@ -85,6 +91,10 @@ func run(args []string, stdout io.Writer) error {
 	}
 
 	sc.Config.Format = *format
+	codec := *compress // "": ukdump's default, which the checks expect
+	if codec == "" {
+		codec = config.DefaultCompression
+	}
 	var checks []crashvm.Check
 	switch *format {
 	case "elf":
@@ -92,7 +102,7 @@ func run(args []string, stdout io.Writer) error {
 		checks = crashvm.Saved("vmcore", crashvm.ELFCore("vmcore"))
 	case "kdump":
 		sc.Config.Compression = *compress
-		checks = crashvm.Saved("vmcore", crashvm.KdumpFile("vmcore", *compress))
+		checks = crashvm.Saved("vmcore", crashvm.KdumpFile("vmcore", codec))
 	default:
 		return fmt.Errorf("-format %q: want kdump or elf", *format)
 	}
@@ -102,12 +112,12 @@ func run(args []string, stdout io.Writer) error {
 	case "sftp":
 		sc.Config.Targets = []crashvm.Target{crashvm.SFTP}
 		if *format == "kdump" {
-			checks = crashvm.Saved("vmcore.kdump", crashvm.Reassemble("vmcore", "vmcore.kdump"), crashvm.KdumpFile("vmcore.kdump", *compress))
+			checks = crashvm.Saved("vmcore.kdump", crashvm.Reassemble("vmcore", "vmcore.kdump"), crashvm.KdumpFile("vmcore.kdump", codec))
 		}
 	case "s3":
 		sc.Config.Targets = []crashvm.Target{crashvm.S3}
 		if *format == "kdump" {
-			checks = crashvm.Saved("vmcore.kdump", crashvm.Reassemble("vmcore", "vmcore.kdump"), crashvm.KdumpFile("vmcore.kdump", *compress))
+			checks = crashvm.Saved("vmcore.kdump", crashvm.Reassemble("vmcore", "vmcore.kdump"), crashvm.KdumpFile("vmcore.kdump", codec))
 		}
 	case "fallback":
 		sc.Config.Targets = []crashvm.Target{crashvm.DeadSFTP, crashvm.Disk}

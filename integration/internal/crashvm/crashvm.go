@@ -56,6 +56,8 @@ type Config struct {
 	Format string
 	// Compression is the kdump codec; empty: ukdump's default.
 	Compression string
+	// CPUs is collect.cpus, the capture kernel's nr_cpus=; 0: ukdump's default.
+	CPUs int
 	// Exclude lists the page classes left out; nil: ukdump's default (-d 31).
 	Exclude []string
 	// Targets are tried in order.
@@ -112,6 +114,8 @@ type Guest struct {
 	CaptureKernel string
 	// Memory is the guest's RAM (QEMU -m); empty: 1G.
 	Memory string
+	// CPUs is the guest's CPUs (QEMU -smp); 0: 1.
+	CPUs int
 	// Crashkernel is stage 1's crashkernel=; empty: 96M.
 	Crashkernel string
 	// Fill is how many MiB of mixed content stage 1 writes to memory before
@@ -176,6 +180,9 @@ func (c Config) TOML(sshDir string) string {
 	var b strings.Builder
 	b.WriteString("[collect]\n")
 	fmt.Fprintf(&b, "format = %q\n", c.Format)
+	if c.CPUs != 0 {
+		fmt.Fprintf(&b, "cpus = %d\n", c.CPUs)
+	}
 	if c.Compression != "" {
 		fmt.Fprintf(&b, "compression = %q\n", c.Compression)
 	}

@@ -14,10 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hugelgupf/vmtest/qemu"
+
+	"github.com/ukdump/ukdump/internal/layout"
 )
 
 // Tools are the host programs a run needs besides QEMU's guest kernels.
@@ -104,6 +107,9 @@ func Prepare(ctx context.Context, root, dir string, sc Scenario, logf func(strin
 		{"ukdump", r.ukdump(), 0o755},
 		{"boot/vmlinuz", r.CaptureKernel, 0o644},
 		{"capture.img", img, 0o600},
+		// The record beside the image, as ukdump build leaves it: what
+		// ukdump load reads of it (the largest module, collect.cpus).
+		{"capture.img" + layout.RecordSuffix, img + layout.RecordSuffix, 0o644},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stage 1's initramfs: %w", err)
@@ -133,6 +139,9 @@ func (r *Run) String() string {
 		r.Guest.memory(), r.Guest.crashkernel(), r.Release, r.CaptureRelease, r.Config.Format)
 	if r.Config.Compression != "" {
 		s += " " + r.Config.Compression
+	}
+	if r.Guest.CPUs > 1 || r.Config.CPUs > 0 {
+		s += fmt.Sprintf(", %d guest CPUs, collect.cpus %d", max(r.Guest.CPUs, 1), r.Config.CPUs)
 	}
 	return s
 }
@@ -278,7 +287,7 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 		qemu.WithSerialOutput(con),
 		// -cpu max: TCG emulates SHA-NI and the like, so the capture's
 		// sha256 of the dump is ~40% faster than with qemu64.
-		qemu.ArbitraryArgs("-accel", "tcg", "-cpu", "max", "-m", r.Guest.memory(), "-smp", "1", "-no-reboot",
+		qemu.ArbitraryArgs("-accel", "tcg", "-cpu", "max", "-m", r.Guest.memory(), "-smp", strconv.Itoa(max(r.Guest.CPUs, 1)), "-no-reboot",
 			"-nic", nic, "-drive", "file="+r.disk()+",format=raw,if=virtio"),
 	}
 	if mem, err := parseSize(r.Guest.memory()); err == nil && mem >= bigGuest {
