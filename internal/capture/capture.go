@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,7 +170,7 @@ func Run(env Env) Outcome {
 func (c *capture) run(loaded chan<- *config.Config) Outcome {
 	c.setupFS()
 	avail, desc := c.memAvailable()
-	c.log.Printf("memory: %s", desc)
+	c.log.Printf("memory: %s; %d CPUs online (collect.cpus, nr_cpus=)", desc, runtime.GOMAXPROCS(0))
 	if c.env.LimitMemory != nil && avail > 0 {
 		// A soft limit for the Go runtime well inside what the capture
 		// kernel has (the rest is for the kernel: network buffers, page
