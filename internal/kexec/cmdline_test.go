@@ -6,6 +6,8 @@ package kexec
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -130,5 +132,44 @@ func TestSplitCmdline(t *testing.T) {
 				t.Errorf("splitCmdline(%q) mismatch (-want, +got):\n%s", tt.in, diff)
 			}
 		})
+	}
+}
+
+// TestCaptureCmdlineCPUs: nr_cpus= is the capture's CPUs; with more than
+// one, disable_cpu_apicid= names the boot CPU when it is known, and the
+// running kernel's own nr_cpus=/disable_cpu_apicid= never pass through.
+func TestCaptureCmdlineCPUs(t *testing.T) {
+	for _, tt := range []struct {
+		proc       string
+		cpus       int
+		boot, want string
+	}{
+		{"console=ttyS0", 0, "", "console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=10"},
+		{"console=ttyS0", 1, "2", "console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=10"},
+		{"console=ttyS0 nr_cpus=64 disable_cpu_apicid=7", 4, "2", "console=ttyS0 reset_devices nr_cpus=4 irqpoll panic=10 disable_cpu_apicid=2"},
+		{"console=ttyS0", 2, "", "console=ttyS0 reset_devices nr_cpus=2 irqpoll panic=10"},
+	} {
+		got, err := CaptureCmdlineCPUs(tt.proc, "", tt.cpus, tt.boot)
+		if err != nil || got != tt.want {
+			t.Errorf("CaptureCmdlineCPUs(%q, %d, %q) = %q, %v; want %q", tt.proc, tt.cpus, tt.boot, got, err, tt.want)
+		}
+	}
+}
+
+func TestBootAPICID(t *testing.T) {
+	for _, tt := range []struct{ cpuinfo, want, err string }{
+		{"processor\t: 0\ninitial apicid\t: 6\n\nprocessor\t: 1\ninitial apicid\t: 0\n", "6", ""},
+		{"processor\t: 1\ninitial apicid\t: 3\n\nprocessor\t: 0\ninitial apicid\t: 5\n", "5", ""},
+		{"processor\t: 0\ninitial apicid\t: x\n", "", "bad initial apicid"},
+		{"processor\t: 0\nvendor_id\t: ARM\n", "", "no initial apicid for processor 0"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "cpuinfo"), []byte(tt.cpuinfo), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := (&Loader{ProcRoot: dir}).BootAPICID()
+		if got != tt.want || (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("BootAPICID(%q) = %q, %v; want %q, error %q", tt.cpuinfo, got, err, tt.want, tt.err)
+		}
 	}
 }
