@@ -118,9 +118,8 @@ size: all
 # (a full ELF core and kdump zlib -d 31 to a disk, sftp, sftp falling back to
 # the disk, S3 (versitygw), S3 falling back to the disk, 6.12 crashes
 # captured by 6.12 and by 6.1, a 64 GiB guest at crashkernel=96M, two capture
-# CPUs (collect.cpus = 2), a capture
-# killed mid-write, a disk too small), one at a time: 12-15 minutes on 2
-# cores. Each
+# CPUs (collect.cpus = 2), a capture killed mid-write, a disk too small),
+# one at a time: 7-8 minutes on 2 cores (2026-12-02). Each
 # prints its PASS line, panic → saved. E2E=REGEXP runs the scenarios it
 # matches (make e2e E2E='kill'). The cores stay in out/e2e*/dump for interop.
 E2E ?=
