@@ -309,7 +309,8 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 			}
 		}
 	}
-	if rec, err := initramfs.ReadRecord(o.Initrd); err == nil {
+	rec, err := initramfs.ReadRecord(o.Initrd)
+	if err == nil {
 		o.Extra = rec.ExtraBytes() // S3 part buffers, module loading: the reservation must hold them too
 		o.CPUs = rec.CPUs          // collect.cpus: nr_cpus=, and its memory
 	}
@@ -317,7 +318,6 @@ func (c Context) prepareImage(l *kexec.Loader, o *kexec.LoadOpts, noRebuild bool
 		fmt.Fprintf(c.Stderr, "ukdump load: warning: cannot tell %s's release (%v): not checking that %s is its image\n", kernel, relErr, o.Initrd)
 		return nil
 	}
-	rec, err := initramfs.ReadRecord(o.Initrd)
 	switch {
 	case rec.KernelRelease != "" && rec.KernelRelease != rel:
 		// The fix is an image of rel at rel's own path, never o.Initrd

@@ -48,13 +48,7 @@ func (c Codec) Flag() uint32 {
 }
 
 // valid reports whether c is a known codec ("" is not).
-func (c Codec) valid() bool {
-	switch c {
-	case CodecNone, CodecZlib, CodecLZO, CodecSnappy, CodecZstd:
-		return true
-	}
-	return false
-}
+func (c Codec) valid() bool { return pagecodec.Valid(string(c)) }
 
 // codecOfStatus is the codec named by a header's status bits.
 func codecOfStatus(status uint32) Codec {

@@ -197,14 +197,12 @@ func lzoExtLen(o []byte, op, r int) int {
 	return op + 1
 }
 
-// lzoMatch writes at o[op:] a match of length m ≥ 3 at distance dist ≥ 1
-// and returns the new length and the index of the byte that takes its S bits.
+// lzoMatch writes at o[op:] an M3 or M4 match of length m ≥ 3 at distance
+// dist ≥ 1 and returns the new length and the index of the byte that takes
+// its S bits. M2 matches (m ≤ 8, dist ≤ 2048) are written inline by
+// compressLimit, the only caller, and never reach it.
 func lzoMatch(o []byte, op, m, dist int) (int, int) {
 	switch {
-	case m <= lzoM2MaxLen && dist <= lzoM2MaxOff:
-		d := dist - 1
-		o[op], o[op+1] = byte((m-1)<<5|(d&7)<<2), byte(d>>3)
-		return op + 2, op
 	case dist <= lzoM3MaxOff:
 		d := dist - 1
 		if m-2 <= 31 {

@@ -68,17 +68,12 @@ var dropParams = map[string]bool{
 // CaptureCmdline derives the capture kernel's command line from the running
 // kernel's (/proc/cmdline): it keeps the words that still make sense (console=,
 // earlyprintk, ukdump.*, …), drops dropParams and everything from "--" on
-// (arguments for the system's init), appends captureArgs for one CPU and then
-// extra, so extra's words win. Quoted values (foo="a b") stay one word. The
-// result must not be longer than MaxCmdline.
-func CaptureCmdline(procCmdline, extra string) (string, error) {
-	return CaptureCmdlineCPUs(procCmdline, extra, 1, "")
-}
-
-// CaptureCmdlineCPUs is CaptureCmdline for a capture kernel of cpus CPUs,
-// bootAPICID the initial APIC ID of the running kernel's boot CPU ("":
-// unknown; see captureArgs).
-func CaptureCmdlineCPUs(procCmdline, extra string, cpus int, bootAPICID string) (string, error) {
+// (arguments for the system's init), appends captureArgs for a capture
+// kernel of cpus CPUs (bootAPICID: the initial APIC ID of the running
+// kernel's boot CPU, "" if unknown) and then extra, so extra's words win.
+// Quoted values (foo="a b") stay one word. The result must not be longer
+// than MaxCmdline.
+func CaptureCmdline(procCmdline, extra string, cpus int, bootAPICID string) (string, error) {
 	var out []string
 	for _, w := range splitCmdline(procCmdline) {
 		if w == "--" {

@@ -78,19 +78,19 @@ func TestCaptureCmdline(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := CaptureCmdline(tt.proc, tt.extra)
+			got, err := CaptureCmdline(tt.proc, tt.extra, 1, "")
 			if err != nil {
-				t.Fatalf("CaptureCmdline(%q, %q) = %v, want nil", tt.proc, tt.extra, err)
+				t.Fatalf("CaptureCmdline(%q, %q, 1, \"\") = %v, want nil", tt.proc, tt.extra, err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("CaptureCmdline(%q, %q) mismatch (-want, +got):\n%s", tt.proc, tt.extra, diff)
+				t.Errorf("CaptureCmdline(%q, %q, 1, \"\") mismatch (-want, +got):\n%s", tt.proc, tt.extra, diff)
 			}
 		})
 	}
 }
 
 func TestCaptureCmdlineLength(t *testing.T) {
-	base, err := CaptureCmdline("", "")
+	base, err := CaptureCmdline("", "", 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestCaptureCmdlineLength(t *testing.T) {
 		{name: "way over", extra: strings.Repeat("a ", 2000), want: ErrCmdlineTooLong},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := CaptureCmdline("", tt.extra)
+			got, err := CaptureCmdline("", tt.extra, 1, "")
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("CaptureCmdline(\"\", %d bytes) = %v, want %v", len(tt.extra), err, tt.want)
 			}
@@ -149,9 +149,9 @@ func TestCaptureCmdlineCPUs(t *testing.T) {
 		{"console=ttyS0 nr_cpus=64 disable_cpu_apicid=7", 4, "2", "console=ttyS0 reset_devices nr_cpus=4 irqpoll panic=10 disable_cpu_apicid=2"},
 		{"console=ttyS0", 2, "", "console=ttyS0 reset_devices nr_cpus=2 irqpoll panic=10"},
 	} {
-		got, err := CaptureCmdlineCPUs(tt.proc, "", tt.cpus, tt.boot)
+		got, err := CaptureCmdline(tt.proc, "", tt.cpus, tt.boot)
 		if err != nil || got != tt.want {
-			t.Errorf("CaptureCmdlineCPUs(%q, %d, %q) = %q, %v; want %q", tt.proc, tt.cpus, tt.boot, got, err, tt.want)
+			t.Errorf("CaptureCmdline(%q, %d, %q) = %q, %v; want %q", tt.proc, tt.cpus, tt.boot, got, err, tt.want)
 		}
 	}
 }

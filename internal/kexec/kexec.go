@@ -183,7 +183,7 @@ func (l *Loader) Load(o LoadOpts) error {
 				l.logf("warning: %v: the capture kernel's %d CPUs may include the boot CPU (no disable_cpu_apicid=)", err, o.CPUs)
 			}
 		}
-		if cmdline, err = CaptureCmdlineCPUs(string(proc), o.Append, o.CPUs, boot); err != nil {
+		if cmdline, err = CaptureCmdline(string(proc), o.Append, o.CPUs, boot); err != nil {
 			return err
 		}
 	} else if err := checkCmdlineLen(cmdline); err != nil {

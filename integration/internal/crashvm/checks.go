@@ -241,6 +241,9 @@ type info struct {
 // info.err. Its exit status is not looked at: info describes incomplete
 // dumps too.
 func ukdumpInfo(r *Result, name string) (*info, error) {
+	if i := r.infos[name]; i != nil {
+		return i, nil
+	}
 	cmd := exec.Command(r.ukdump(), "info", "--json", r.File(name))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -252,6 +255,10 @@ func ukdumpInfo(r *Result, name string) (*info, error) {
 	if err := json.Unmarshal(out, &i); err != nil {
 		return nil, fmt.Errorf("ukdump info --json %s: %w (%s)", name, err, r.File("info.err"))
 	}
+	if r.infos == nil {
+		r.infos = map[string]*info{}
+	}
+	r.infos[name] = &i
 	return &i, nil
 }
 

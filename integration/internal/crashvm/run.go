@@ -175,6 +175,8 @@ type Result struct {
 	Dump string
 	// Fsck is the journal replay of a killed capture's disk, if one ran.
 	Fsck *Fsck
+	// infos caches ukdumpInfo by file: several checks ask about one dump.
+	infos map[string]*info
 }
 
 // Fsck is the result of e2fsck -E journal_only on the crashdump disk.
