@@ -31,6 +31,7 @@ type manifest struct {
 	Compression   string    `json:"compression"`
 	Size          int64     `json:"size"`
 	SHA256        string    `json:"sha256"`
+	SHA256Pending bool      `json:"sha256_pending"`
 	Complete      bool      `json:"complete"`
 	Error         string    `json:"error"`
 	KernelRelease string    `json:"kernel_release"`
@@ -77,6 +78,8 @@ func checkManifest(m *manifest, vmcore, release string) []error {
 	}
 	sum, size, err := sha256File(vmcore)
 	switch {
+	case m.SHA256Pending:
+		errs = append(errs, fmt.Errorf(`manifest.json: "sha256_pending": true after the boot report: ukdump status did not compute the sha256 the capture left to it`))
 	case err != nil:
 		errs = append(errs, err)
 	case sum != m.SHA256:

@@ -14,7 +14,6 @@ package capture
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -592,6 +591,7 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 		c.log.Printf("warning: %s", w)
 	}
 	m.Size, m.SHA256, m.Complete = res.Bytes, res.SHA256, cerr == nil
+	m.SHA256Pending = m.Complete && m.SHA256 == ""
 	m.Durations.Copy = round(res.Duration.Seconds())
 	if res.Duration > 0 { // of the crashed kernel's memory, whatever the output size
 		m.MBPerSecond = round(float64(m.MemoryBytes) / res.Duration.Seconds() / 1e6)
@@ -608,9 +608,15 @@ func (c *capture) saveTo(ctx context.Context, t target.Target, src *source, m Ma
 			c.log.Printf("copy failed after %s: %v; keeping %s/vmcore.incomplete", collect.HumanBytes(res.Bytes), cerr, name)
 		}
 	} else {
-		c.log.Printf("saved %s (%s, %s, dump level %d) of %s memory in %.1fs (%.1f MB/s: read %.1fs, write %.1fs, sha256 %.1fs), sha256 %s",
+		times := fmt.Sprintf("read %.1fs, write %.1fs", res.ReadTime.Seconds(), res.WriteTime.Seconds())
+		sum := "sha256 left to the next boot (ukdump status)"
+		if !m.SHA256Pending {
+			times += fmt.Sprintf(", sha256 %.1fs", res.HashTime.Seconds())
+			sum = "sha256 " + res.SHA256
+		}
+		c.log.Printf("saved %s (%s, %s, dump level %d) of %s memory in %.1fs (%.1f MB/s: %s), %s",
 			collect.HumanBytes(res.Bytes), res.Format, res.Codec, res.DumpLevel, collect.HumanBytes(m.MemoryBytes), res.Duration.Seconds(), m.MBPerSecond,
-			res.ReadTime.Seconds(), res.WriteTime.Seconds(), res.HashTime.Seconds(), res.SHA256)
+			times, sum)
 	}
 	// What the dump cost: the figure that must not grow with the machine.
 	_, avail := c.memAvailable()
@@ -652,7 +658,10 @@ func (c *capture) copy(ctx context.Context, d target.Dir, name string, src *sour
 		LowMemory: true,
 		Codec:     c.cfg.Collect.Compression,
 		DumpLevel: level,
-		Now:       c.env.Now,
+		// A dump on this machine's disk is hashed at the next boot
+		// (manifest.SHA256Pending); one sent away is hashed as it goes.
+		NoHash: target.IsLocal(d),
+		Now:    c.env.Now,
 		Progress: func(p collect.Progress) {
 			if now := c.env.Now(); now.Sub(last) >= c.env.ProgressEvery || p.Done == p.Total {
 				last = now
@@ -729,9 +738,9 @@ func (c *capture) reserveSideFiles(d target.Dir, name string, m Manifest) {
 		m.File = ""
 		m.Error = "the capture stopped while writing the dump (killed, out of memory, or power lost): there is no vmcore; the bucket's lifecycle rule (AbortIncompleteMultipartUpload) removes the parts uploaded"
 	}
-	mj, err := json.MarshalIndent(m, "", "  ")
+	mj, err := manifest.Marshal(m)
 	if err != nil {
-		c.log.Printf("warning: manifest: %v", err)
+		c.log.Printf("warning: %v", err)
 		return
 	}
 	pad := func(b []byte, n int) []byte { // JSON and a log both end in blanks
@@ -750,11 +759,11 @@ func (c *capture) reserveSideFiles(d target.Dir, name string, m Manifest) {
 }
 
 func (c *capture) writeSideFiles(d target.Dir, name string, m Manifest) error {
-	mj, err := json.MarshalIndent(m, "", "  ")
+	mj, err := manifest.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("manifest: %w", err)
+		return err
 	}
-	errs := []error{writeFile(d, name+"/manifest.json", append(mj, '\n'))}
+	errs := []error{writeFile(d, name+"/manifest.json", mj)}
 	c.log.Printf("wrote %s/manifest.json", name)
 	errs = append(errs, writeFile(d, name+"/ukdump.log", c.log.Bytes()))
 	if err := d.SyncDir(name); err != nil {

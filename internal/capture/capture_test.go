@@ -151,6 +151,7 @@ func TestCaptureSaved(t *testing.T) {
 	if err := json.Unmarshal(mj, &m); err != nil {
 		t.Fatal(err)
 	}
+	m = hashedAtBoot(t, dir, m)
 	sum := sha256.Sum256(r.vmcore)
 	if m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(r.vmcore)) || !m.Complete {
 		t.Errorf("manifest = %+v, want sha256 %x size %d complete", m, sum, len(r.vmcore))
@@ -406,6 +407,7 @@ func TestCaptureKdumpDefault(t *testing.T) {
 	if err := json.Unmarshal(mj, &m); err != nil {
 		t.Fatal(err)
 	}
+	m = hashedAtBoot(t, dir, m)
 	data, _ := os.ReadFile(filepath.Join(dir, "vmcore"))
 	sum := sha256.Sum256(data)
 	// A synthetic core has no mem_map: -d 31 keeps the classes, with a warning.
@@ -567,4 +569,30 @@ func TestCaptureTestCrash(t *testing.T) {
 	if err != nil || !m.Test || m.MachineID != "0123abcd" {
 		t.Errorf("manifest of a test crash: test = %v, machine_id %q (%v), want true and the image's machine id", m.Test, m.MachineID, err)
 	}
+}
+
+// hashedAtBoot checks that the capture left the sha256 of a dump on a local
+// disk pending, and returns the manifest as the next boot's ukdump status
+// completes it (manifest.FillSHA256): the sha256 filled, pending cleared,
+// the rest as the capture wrote it.
+func hashedAtBoot(t *testing.T, dir string, m capture.Manifest) capture.Manifest {
+	t.Helper()
+	if !m.SHA256Pending || m.SHA256 != "" {
+		t.Errorf("capture's manifest: sha256 %q, sha256_pending %v; want \"\", true (a local disk's dump is hashed at the next boot)", m.SHA256, m.SHA256Pending)
+	}
+	filled, done, err := manifest.FillSHA256(dir)
+	if err != nil || !done {
+		t.Fatalf("FillSHA256(%s) = %v, %v; want done", dir, done, err)
+	}
+	again, err := manifest.Read(filepath.Join(dir, manifest.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.SHA256 != filled.SHA256 || again.SHA256Pending || again.Size != m.Size || again.CrashTime != m.CrashTime || again.Host != m.Host {
+		t.Errorf("manifest after FillSHA256 = %+v, want %+v with sha256 %s", again, m, filled.SHA256)
+	}
+	if _, done, err := manifest.FillSHA256(dir); done || err != nil {
+		t.Errorf("FillSHA256 again = %v, %v; want nothing to do", done, err)
+	}
+	return again
 }

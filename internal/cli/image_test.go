@@ -5,6 +5,8 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -126,6 +128,55 @@ func TestStatusLastCapture(t *testing.T) {
 	stdout, _, _ = run(t, c)
 	if !strings.Contains(stdout, "FAILED: write: no space left on device; kept "+filepath.Join(dir, "web1-20261201T230000Z/vmcore.incomplete")) {
 		t.Errorf("status after a failed capture:\n%s", stdout)
+	}
+}
+
+// ukdump status computes the sha256 the capture left to the next boot, of
+// every dump that lacks it, and records it in the manifests.
+func TestStatusFillsSHA256(t *testing.T) {
+	s := newFakeSystem(t, 256<<20, "1")
+	dir := t.TempDir()
+	crash := time.Date(2026, 12, 1, 22, 10, 5, 0, time.UTC)
+	dumps := map[string][]byte{"web1-20261130T080000Z": []byte("an older dump"), "web1-20261201T221005Z": []byte("the newest dump")}
+	for name, data := range dumps {
+		os.MkdirAll(filepath.Join(dir, name), 0o700)
+		os.WriteFile(filepath.Join(dir, name, "vmcore"), data, 0o600)
+		b, _ := manifest.Marshal(manifest.Manifest{Complete: true, File: "vmcore", Size: int64(len(data)), Format: "kdump", Compression: "snappy",
+			KernelRelease: "6.1.0-57-amd64", CrashTime: crash, SHA256Pending: true})
+		os.WriteFile(filepath.Join(dir, name, manifest.Name), b, 0o600)
+	}
+	// A dump changed since its capture is not hashed, and status says why.
+	os.MkdirAll(filepath.Join(dir, "web1-20261101T000000Z"), 0o700)
+	os.WriteFile(filepath.Join(dir, "web1-20261101T000000Z", "vmcore"), []byte("short"), 0o600)
+	b, _ := manifest.Marshal(manifest.Manifest{Complete: true, File: "vmcore", Size: 99, SHA256Pending: true})
+	os.WriteFile(filepath.Join(dir, "web1-20261101T000000Z", manifest.Name), b, 0o600)
+
+	c := s.context("status")
+	c.ConfigPath = statusConfig(t, dir)
+	stdout, _, err := run(t, c)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	for name, data := range dumps {
+		sum := sha256.Sum256(data)
+		hexsum := hex.EncodeToString(sum[:])
+		if want := "sha256 of " + filepath.Join(dir, name, "vmcore") + ": " + hexsum; !strings.Contains(stdout, want) {
+			t.Errorf("status:\n%s\nwant the line %q", stdout, want)
+		}
+		m, err := manifest.Read(filepath.Join(dir, name, manifest.Name))
+		if err != nil || m.SHA256 != hexsum || m.SHA256Pending {
+			t.Errorf("%s/manifest.json after status: sha256 %q pending %v (%v), want %s", name, m.SHA256, m.SHA256Pending, err, hexsum)
+		}
+	}
+	for _, want := range []string{"kdump snappy, sha256 " + func() string { s := sha256.Sum256(dumps["web1-20261201T221005Z"]); return hex.EncodeToString(s[:6]) }() + "…)",
+		"note: sha256 of " + filepath.Join(dir, "web1-20261101T000000Z", "vmcore") + ": it has 5 bytes, manifest.json says 99: changed after the capture, not hashed"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("status:\n%s\nwant %q in it", stdout, want)
+		}
+	}
+	// Done once: the next status has nothing to hash.
+	if stdout, _, _ := run(t, c); strings.Contains(stdout, "left by the capture") {
+		t.Errorf("second status hashed again:\n%s", stdout)
 	}
 }
 

@@ -244,6 +244,19 @@ func (c Context) report(w io.Writer) {
 		}
 	}
 	sort.Slice(dumps, func(i, j int) bool { return dumps[i].crash.Before(dumps[j].crash) })
+	// The capture leaves the sha256 of a dump on a local disk to this
+	// boot (manifest.SHA256Pending): the newest first.
+	for i := len(dumps) - 1; i >= 0; i-- {
+		m, err := manifest.Read(filepath.Join(dumps[i].dir, manifest.Name))
+		if err != nil || !m.SHA256Pending {
+			continue // an unreadable manifest is described below
+		}
+		if m, done, err := manifest.FillSHA256(dumps[i].dir); err != nil {
+			notes = append(notes, err.Error())
+		} else if done {
+			fmt.Fprintf(w, "sha256 of %s: %s (left by the capture to this boot)\n", filepath.Join(dumps[i].dir, m.File), m.SHA256)
+		}
+	}
 	if len(dumps) == 0 {
 		fmt.Fprintln(w, "last capture: none (no dump directory on the local targets)")
 	} else {
@@ -292,7 +305,11 @@ func describeDumpDir(dir string) string {
 	}
 	head := fmt.Sprintf("the machine crashed at %s (kernel %s%s)", m.CrashTime.UTC().Format(time.RFC3339), m.KernelRelease, test)
 	if m.Complete {
-		return fmt.Sprintf("%s: saved %s (%s, %s %s, sha256 %.12s…)", head, filepath.Join(dir, m.File), collect.HumanBytes(m.Size), m.Format, m.Compression, m.SHA256)
+		sum := fmt.Sprintf("sha256 %.12s…", m.SHA256)
+		if m.SHA256Pending {
+			sum = "sha256 not computed yet"
+		}
+		return fmt.Sprintf("%s: saved %s (%s, %s %s, %s)", head, filepath.Join(dir, m.File), collect.HumanBytes(m.Size), m.Format, m.Compression, sum)
 	}
 	return fmt.Sprintf("%s: FAILED: %s; kept %s (%s)", head, m.Error, filepath.Join(dir, m.File), collect.HumanBytes(m.Size))
 }

@@ -11,9 +11,8 @@ package collect
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"runtime"
 	"time"
@@ -54,8 +53,11 @@ type Options struct {
 	// LowMemory makes the pipeline's buffers small (256 KiB chunks, a 256 KiB
 	// write cache): for the capture kernel, where every MiB counts.
 	LowMemory bool
-	// NoHash skips the sha256 of the output (Result.SHA256 stays empty): a
-	// kdump file is hashed by reading it back after writing.
+	// NoHash skips the sha256 of the output (Result.SHA256 stays empty), in
+	// every format. Hashing costs a CPU's time on every byte written, and a
+	// kdump file is hashed by reading it back after writing (its header and
+	// page descriptors are final only after the data): the capture leaves
+	// it to the next boot for a dump on a local disk (manifest.FillSHA256).
 	NoHash bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -195,7 +197,7 @@ func MaxSize(core *vmcore.Core, format string) (size int64, ok bool) {
 // seek in, the ELF header says incomplete until the last byte is durable.
 func (p *plan) copyELF(ctx context.Context, w io.Writer, o Options, start time.Time) (Result, error) {
 	res := p.result(o)
-	h := sha256.New()
+	h := o.newHash()
 	hw := &hashWriter{w: w, h: h}
 	mark := newELFMark(w, p.core.Header.Flags)
 	buf := make([]byte, o.ChunkSize)
@@ -235,8 +237,8 @@ func (p *plan) copyELF(ctx context.Context, w io.Writer, o Options, start time.T
 	return finish(res, h, start, o), nil
 }
 
-func finish(res Result, h interface{ Sum([]byte) []byte }, start time.Time, o Options) Result {
-	res.SHA256 = hex.EncodeToString(h.Sum(nil))
+func finish(res Result, h hash.Hash, start time.Time, o Options) Result {
+	res.SHA256 = sumHex(h)
 	res.Duration = o.Now().Sub(start)
 	return res
 }

@@ -7,8 +7,6 @@ package collect
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"slices"
@@ -83,7 +81,9 @@ func (m *elfMark) clear() error {
 func (hw *hashWriter) writeHead(head []byte, mark *elfMark) error {
 	out := mark.marked(head)
 	n, err := hw.w.Write(out)
-	hw.h.Write(head[:n])
+	if hw.h != nil {
+		hw.h.Write(head[:n])
+	}
 	hw.n += int64(n)
 	return err
 }
@@ -264,11 +264,11 @@ func elfLayout(core *vmcore.Core, segs []elfSeg, ps uint64) (head []byte, data [
 func (p *plan) writeELF(ctx context.Context, w io.Writer, o Options, start time.Time) (Result, error) {
 	res := p.result(o)
 	ps := p.pageSize
-	hw := &hashWriter{w: w, h: sha256.New()}
+	hw := &hashWriter{w: w, h: o.newHash()}
 	mark := newELFMark(w, p.core.Header.Flags)
 	fail := func(err error) (Result, error) {
 		// The header written says incomplete (mark), and stays so.
-		res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
+		res.Bytes, res.SHA256, res.Duration = hw.n, sumHex(hw.h), o.Now().Sub(start)
 		return res, fmt.Errorf("collect: %w", err)
 	}
 	if err := hw.writeHead(p.head, mark); err != nil {
@@ -301,7 +301,7 @@ func (p *plan) writeELF(ctx context.Context, w io.Writer, o Options, start time.
 	}
 	res.Pages.Excluded = p.pages.Excluded + p.pages.Zero
 	res.Pages.Dumped = res.Pages.Total - res.Pages.Excluded
-	res.Bytes, res.SHA256, res.Duration = hw.n, hex.EncodeToString(hw.h.Sum(nil)), o.Now().Sub(start)
+	res.Bytes, res.SHA256, res.Duration = hw.n, sumHex(hw.h), o.Now().Sub(start)
 	if o.Progress != nil {
 		o.Progress(Progress{Done: p.total, Total: p.total, Elapsed: res.Duration})
 	}

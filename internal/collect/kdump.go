@@ -50,9 +50,27 @@ type hashWriter struct {
 
 func (hw *hashWriter) Write(p []byte) (int, error) {
 	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
+	if hw.h != nil {
+		hw.h.Write(p[:n])
+	}
 	hw.n += int64(n)
 	return n, err
+}
+
+// newHash is the hash of the output: sha256, or nil with NoHash.
+func (o Options) newHash() hash.Hash {
+	if o.NoHash {
+		return nil
+	}
+	return sha256.New()
+}
+
+// sumHex is h's hex digest; "" for no hash (NoHash).
+func sumHex(h hash.Hash) string {
+	if h == nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // sizeWriterAt records the end of the furthest write.
@@ -96,7 +114,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		kp.Sync = s.Sync
 	}
 
-	hw := &hashWriter{w: w, h: sha256.New()}
+	hw := &hashWriter{w: w, h: o.newHash()}
 	var sink *sizeWriterAt
 	var flat *kdumpfile.FlatWriter
 	if p.format == FormatFlat {
@@ -203,7 +221,7 @@ func (p *plan) writeKdump(ctx context.Context, w io.Writer, o Options, start tim
 		o.Progress(Progress{Done: p.total, Total: p.total, Elapsed: res.Duration})
 	}
 	if flat != nil {
-		res.Bytes, res.SHA256 = hw.n, hex.EncodeToString(hw.h.Sum(nil))
+		res.Bytes, res.SHA256 = hw.n, sumHex(hw.h)
 	} else if res.Bytes = sink.size; !o.NoHash {
 		t := o.Now()
 		sum, herr := hashFile(w.(io.ReaderAt), sink.size, o.ChunkSize)

@@ -158,6 +158,13 @@ func LocalDir(root string) Dir {
 	return &localDir{root: root, name: root, close: func() error { return nil }}
 }
 
+// IsLocal reports whether d is on this machine's own disks (a Disk target,
+// or LocalDir): ukdump status at the next boot sees the dumps there.
+func IsLocal(d Dir) bool {
+	_, ok := d.(*localDir)
+	return ok
+}
+
 type localDir struct {
 	root, name string
 	close      func() error

@@ -40,7 +40,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -50,10 +49,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ukdump/ukdump/integration/internal/crashvm"
 
 	"github.com/ukdump/ukdump/internal/config"
+	"github.com/ukdump/ukdump/internal/manifest"
 )
 
 func main() {
@@ -180,33 +181,6 @@ func run(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// manifest is what the demo shows of manifest.json.
-type manifest struct {
-	KernelRelease string `json:"kernel_release"`
-	Host          string `json:"host"`
-	CrashTime     string `json:"crash_time"`
-	File          string `json:"file"`
-	Format        string `json:"format"`
-	Compression   string `json:"compression"`
-	DumpLevel     int    `json:"dump_level"`
-	Size          int64  `json:"size"`
-	Complete      bool   `json:"complete"`
-	Pages         struct {
-		Total, Dumped, Zero int64
-	} `json:"pages"`
-	SHA256      string `json:"sha256"`
-	Source      string `json:"source"`
-	MemoryBytes int64  `json:"memory_bytes"`
-	CPUs        int    `json:"cpus"`
-	Durations   struct {
-		Modules, Copy, Total float64
-		TargetOpen           float64 `json:"target_open"`
-	} `json:"durations_seconds"`
-	MBPerSecond float64 `json:"mb_per_second"`
-	Target      string  `json:"target"`
-	Version     string  `json:"ukdump_version"`
-}
-
 // printDump shows a person what the capture saved: the files, a summary of
 // manifest.json, and the end of the crashed kernel's log.
 func printDump(w io.Writer, r *crashvm.Result) error {
@@ -218,24 +192,24 @@ func printDump(w io.Writer, r *crashvm.Result) error {
 		}
 		fmt.Fprintf(w, "  %s %13d  %s\n", st.Mode(), st.Size(), n)
 	}
-	b, err := os.ReadFile(r.File("manifest.json"))
+	m, err := manifest.Read(r.File(manifest.Name))
 	if err != nil {
 		return err
 	}
-	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("manifest.json: %w", err)
-	}
 	p, d := m.Pages, m.Durations
 	fmt.Fprintf(w, "\n== manifest.json (summary) ==\n")
-	fmt.Fprintf(w, "  kernel      %s on host %s, crashed %s\n", m.KernelRelease, m.Host, m.CrashTime)
+	fmt.Fprintf(w, "  kernel      %s on host %s, crashed %s\n", m.KernelRelease, m.Host, m.CrashTime.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  dump        %s: %s, %s, dump level %d, %s bytes, complete: %v\n", m.File, m.Format, m.Compression, m.DumpLevel, thousands(m.Size), m.Complete)
-	fmt.Fprintf(w, "  pages       %s of %s in the dump (%s zero)\n", thousands(p.Dumped), thousands(p.Total), thousands(p.Zero))
-	fmt.Fprintf(w, "  sha256      %s\n", m.SHA256)
+	fmt.Fprintf(w, "  pages       %s of %s in the dump (%s zero)\n", thousands(int64(p.Dumped)), thousands(int64(p.Total)), thousands(int64(p.Zero)))
+	if m.SHA256Pending {
+		fmt.Fprintf(w, "  sha256      left to the next boot (ukdump status computes it)\n")
+	} else {
+		fmt.Fprintf(w, "  sha256      %s\n", m.SHA256)
+	}
 	fmt.Fprintf(w, "  source      %s, %s bytes of memory, %d CPU(s)\n", m.Source, thousands(m.MemoryBytes), m.CPUs)
-	fmt.Fprintf(w, "  took        %.1fs in the capture kernel (modules %.1fs, disk %.1fs, dump %.1fs at %.0f MB/s)\n", d.Total, d.Modules, d.TargetOpen, d.Copy, m.MBPerSecond)
+	fmt.Fprintf(w, "  took        %.1fs in the capture kernel (modules %.1fs, disk %.1fs, dump %.1fs at %.0f MB/s)\n", d.Total, d.Modules, d.Target, d.Copy, m.MBPerSecond)
 	fmt.Fprintf(w, "  target      %s, ukdump %s\n", m.Target, m.Version)
-	b, err = os.ReadFile(r.File("vmcore-dmesg.txt"))
+	b, err := os.ReadFile(r.File("vmcore-dmesg.txt"))
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/ukdump/ukdump/internal/manifest"
 )
 
 // A Check looks at one finished boot and says what is wrong with it. Checks
@@ -135,35 +137,34 @@ func FileHas(name, s string) Check {
 	}
 }
 
-// manifest is what the checks read of manifest.json.
-type manifest struct {
-	File        string  `json:"file"`
-	Format      string  `json:"format"`
-	Size        int64   `json:"size"`
-	SHA256      string  `json:"sha256"`
-	Complete    bool    `json:"complete"`
-	Error       string  `json:"error"`
-	MBPerSecond float64 `json:"mb_per_second"`
-}
-
-func readManifest(r *Result) (*manifest, error) {
-	b, err := os.ReadFile(r.File("manifest.json"))
+func readManifest(r *Result) (*manifest.Manifest, error) {
+	m, err := manifest.Read(r.File(manifest.Name))
 	if err != nil {
 		return nil, err
-	}
-	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest.json: %w", err)
 	}
 	return &m, nil
 }
 
-// SHA256 checks that manifest.json's sha256 is that of name, as saved.
+// SHA256 checks that manifest.json's sha256 is that of name, as saved. A
+// dump on a local disk has it pending (the capture leaves it to the next
+// boot): the check completes it as the next boot's ukdump status does
+// (manifest.FillSHA256) and compares that. A dump sent to a server must have
+// it from the capture.
 func SHA256(name string) Check {
 	return func(r *Result) error {
 		m, err := readManifest(r)
 		if err != nil {
 			return err
+		}
+		if m.SHA256Pending {
+			if strings.Contains(m.Target, "://") {
+				return fmt.Errorf("manifest.json: sha256 pending for a dump sent to %s: want it hashed in the capture", m.Target)
+			}
+			filled, done, err := manifest.FillSHA256(r.Dump)
+			if err != nil || !done {
+				return fmt.Errorf("the next boot's sha256 of %s (manifest.FillSHA256): done %v, %v", name, done, err)
+			}
+			m.SHA256 = filled.SHA256
 		}
 		f, err := os.Open(r.File(name))
 		if err != nil {
@@ -411,7 +412,7 @@ func JournalReplayed() Check {
 func (r *Result) Summary() string {
 	m, _ := readManifest(r)
 	if m == nil {
-		m = &manifest{}
+		m = &manifest.Manifest{}
 	}
 	if st, err := os.Stat(r.File("vmcore.incomplete")); err == nil && !slices.Contains(r.Saved, "vmcore") {
 		return fmt.Sprintf("vmcore.incomplete %d bytes, marked incomplete, read by crash (%s)", st.Size(), r.Config.Format)

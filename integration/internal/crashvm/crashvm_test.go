@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,6 +203,10 @@ func TestChecksFail(t *testing.T) {
 		{"absent", map[string][]byte{"vmcore": core}, "", Absent("vmcore"), "the unfinished dump was renamed"},
 		{"file has", map[string][]byte{"ukdump.log": []byte("saving to x")}, "", FileHas("ukdump.log", "copy failed after"), "does not have"},
 		{"sha256", map[string][]byte{"vmcore": core, "manifest.json": []byte(`{"sha256": "00"}`)}, "", SHA256("vmcore"), "sha256 mismatch"},
+		{"sha256 pending, sent away", map[string][]byte{"vmcore": core, "manifest.json": []byte(`{"sha256_pending": true, "complete": true, "file": "vmcore", "target": "sftp://dumps@127.0.0.1/crash"}`)}, "",
+			SHA256("vmcore"), "sha256 pending for a dump sent to sftp://dumps@127.0.0.1/crash"},
+		{"sha256 pending, wrong size", map[string][]byte{"vmcore": core, "manifest.json": []byte(`{"sha256_pending": true, "complete": true, "file": "vmcore", "size": 1}`)}, "",
+			SHA256("vmcore"), "changed after the capture"},
 		{"manifest", map[string][]byte{"manifest.json": []byte(`{"file": "vmcore", "complete": true, "error": ""}`)}, "",
 			ManifestIncomplete("vmcore.incomplete", "no space left on device"),
 			`manifest.json says "complete": true, want false` + "\n" + `manifest.json names "vmcore", want vmcore.incomplete` + "\n" +
@@ -228,6 +233,11 @@ func TestChecksFail(t *testing.T) {
 		if err := c(r); err != nil {
 			t.Errorf("check = %v; want nil", err)
 		}
+	}
+	// A local disk's dump, its sha256 left to the next boot.
+	pending := fmt.Sprintf(`{"sha256_pending": true, "complete": true, "file": "vmcore", "size": %d, "target": "/dev/vdb:/var/crash"}`, len(core))
+	if err := SHA256("vmcore")(fakeResult(t, map[string][]byte{"vmcore": core, "manifest.json": []byte(pending)}, "")); err != nil {
+		t.Errorf("SHA256 of a pending dump = %v; want nil", err)
 	}
 	r.Fsck = &Fsck{Status: 4, Log: "e2fsck.txt"}
 	if err := JournalReplayed()(r); err == nil {
