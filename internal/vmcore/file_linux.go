@@ -13,7 +13,8 @@ import (
 
 const canMmap = true
 
-// ReadAt reads from the current window, mapping a new one when needed.
+// ReadAt reads from the mapped windows, mapping a new one in place of the
+// least recently used when needed.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.size {
 		return 0, io.EOF
@@ -27,13 +28,12 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 			m, err := f.f.ReadAt(p[n:], pos)
 			return n + m, err
 		}
-		if f.win == nil || pos < f.winOff || pos >= f.winOff+int64(len(f.win)) {
-			if err := f.remap(pos); err != nil {
-				f.Mmap = false
-				continue
-			}
+		w, err := f.window(pos)
+		if err != nil {
+			f.Mmap = false
+			continue
 		}
-		n += copy(p[n:], f.win[pos-f.winOff:])
+		n += copy(p[n:], w.b[pos-w.off:])
 	}
 	if n < len(p) {
 		return n, io.EOF
@@ -41,30 +41,45 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (f *File) remap(pos int64) error {
-	if f.win != nil {
-		if err := unix.Munmap(f.win); err != nil {
-			return fmt.Errorf("munmap %s: %w", f.f.Name(), err)
+// window returns the window holding pos, moved to the front of f.wins.
+func (f *File) window(pos int64) (window, error) {
+	i := 0
+	for ; i < len(f.wins)-1; i++ {
+		if w := f.wins[i]; w.b == nil || (pos >= w.off && pos < w.off+int64(len(w.b))) {
+			break
 		}
-		f.win = nil
 	}
-	start := pos &^ (WindowSize - 1)
-	length := min(int64(WindowSize), f.size-start)
-	b, err := unix.Mmap(int(f.f.Fd()), start, int(length), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("mmap %s at %#x: %w", f.f.Name(), start, err)
+	w := f.wins[i]
+	if w.b == nil || pos < w.off || pos >= w.off+int64(len(w.b)) {
+		if w.b != nil {
+			if err := unix.Munmap(w.b); err != nil {
+				return w, fmt.Errorf("munmap %s: %w", f.f.Name(), err)
+			}
+			f.wins[i].b = nil
+		}
+		start := pos &^ (WindowSize - 1)
+		length := min(int64(WindowSize), f.size-start)
+		b, err := unix.Mmap(int(f.f.Fd()), start, int(length), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return w, fmt.Errorf("mmap %s at %#x: %w", f.f.Name(), start, err)
+		}
+		w = window{b: b, off: start}
+		f.maps++
 	}
-	f.win, f.winOff = b, start
-	return nil
+	copy(f.wins[1:i+1], f.wins[:i])
+	f.wins[0] = w
+	return w, nil
 }
 
 // Close unmaps and closes the file.
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.win != nil {
-		unix.Munmap(f.win) //nolint:errcheck // closing anyway; the fd close reports errors
-		f.win = nil
+	for i, w := range f.wins {
+		if w.b != nil {
+			unix.Munmap(w.b) //nolint:errcheck // closing anyway; the fd close reports errors
+			f.wins[i].b = nil
+		}
 	}
 	return f.f.Close()
 }
