@@ -9,7 +9,8 @@
 // Synopsis:
 //
 //	/init   (kernel command line: ukdump.e2e.append="ARGS" is passed to --append;
-//	         ukdump.e2e.fill=MIB fills that much memory with mixed content first)
+//	         ukdump.e2e.fill=MIB fills that much memory with mixed content first;
+//	         ukdump.e2e.crash_cpu0=1 crashes on CPU 0, the boot CPU)
 //
 // The initramfs holds /ukdump, /boot/vmlinuz and /capture.img.
 package main
@@ -81,6 +82,16 @@ func run() error {
 	}
 	fmt.Printf("stage1: loaded in %s; crashing the kernel\n", time.Since(start).Round(time.Millisecond))
 	unix.Sync()
+	if cmdlineValue(string(cl), "ukdump.e2e.crash_cpu0=") == "1" {
+		// The write below runs on this thread, pinned to the boot CPU.
+		runtime.LockOSThread()
+		var cpus unix.CPUSet
+		cpus.Set(0)
+		if err := unix.SchedSetaffinity(0, &cpus); err != nil {
+			return fmt.Errorf("ukdump.e2e.crash_cpu0: pin to CPU 0: %w", err)
+		}
+		fmt.Printf("stage1: crashing on CPU 0\n")
+	}
 	err = os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
 	runtime.KeepAlive(filled)
 	return err

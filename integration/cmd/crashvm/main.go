@@ -33,6 +33,7 @@
 //	-crashkernel M    crashkernel= (default 96M)
 //	-fill MIB         mixed content stage 1 writes to memory before the crash
 //	-force            ukdump load --force, to find the crashkernel= floor
+//	-crash-cpu0       crash on CPU 0 (the boot CPU): the capture kernel gets all -smp CPUs
 //	-runs N           how many times (default 1)
 //	-timeout D        for each QEMU run (default 10m)
 //	-demo             print the dump for a person after the last run
@@ -83,6 +84,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.IntVar(&sc.Config.CPUs, "cpus", 0, "collect.cpus: the capture kernel's nr_cpus= (0: ukdump's default)")
 	fs.IntVar(&sc.Guest.Fill, "fill", 0, "MiB of mixed content stage 1 writes to memory before the crash")
 	fs.BoolVar(&sc.Guest.Force, "force", false, "ukdump load --force")
+	fs.BoolVar(&sc.Guest.CrashOnCPU0, "crash-cpu0", false, "crash on CPU 0, the boot CPU: the capture gets all -smp CPUs")
 	timeout := fs.Duration("timeout", crashvm.DefaultTimeout, "for each QEMU run")
 	if err := fs.Parse(args); err != nil {
 		return err

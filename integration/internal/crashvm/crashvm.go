@@ -124,6 +124,11 @@ type Guest struct {
 	// Force loads below ukdump load's own size check (ukdump.e2e.force=1), to
 	// find the crashkernel= floor.
 	Force bool
+	// CrashOnCPU0 crashes the kernel on CPU 0, the boot CPU
+	// (ukdump.e2e.crash_cpu0=1). The capture kernel starts on the CPU that
+	// crashed and leaves the boot CPU out only when it is another: so a
+	// guest of N CPUs gives the capture N, not N-1.
+	CrashOnCPU0 bool
 }
 
 // Fault is what goes wrong on purpose.
@@ -166,6 +171,9 @@ func (s Scenario) cmdline() []string {
 	}
 	if s.Guest.Force {
 		cl = append(cl, "ukdump.e2e.force=1")
+	}
+	if s.Guest.CrashOnCPU0 {
+		cl = append(cl, "ukdump.e2e.crash_cpu0=1")
 	}
 	if s.Fault.KillAfter > 0 {
 		cl = append(cl, fmt.Sprintf("ukdump.e2e.kill_after=%d", s.Fault.KillAfter))

@@ -96,8 +96,8 @@ min_free = "0"
 }
 
 func TestCmdline(t *testing.T) {
-	sc := Scenario{Guest: Guest{Crashkernel: "128M", Fill: 1400, Force: true}, Fault: Fault{KillAfter: 10 << 20}}
-	want := "console=ttyS0 crashkernel=128M panic=-1 loglevel=6 ukdump.e2e.fill=1400 ukdump.e2e.force=1 ukdump.e2e.kill_after=10485760"
+	sc := Scenario{Guest: Guest{Crashkernel: "128M", Fill: 1400, Force: true, CrashOnCPU0: true}, Fault: Fault{KillAfter: 10 << 20}}
+	want := "console=ttyS0 crashkernel=128M panic=-1 loglevel=6 ukdump.e2e.fill=1400 ukdump.e2e.force=1 ukdump.e2e.crash_cpu0=1 ukdump.e2e.kill_after=10485760"
 	if got := strings.Join(sc.cmdline(), " "); got != want {
 		t.Errorf("cmdline() = %q; want %q", got, want)
 	}
