@@ -121,8 +121,9 @@ func (e *walkError) Error() string { return e.err.Error() }
 func (e *walkError) Unwrap() error { return e.err }
 
 // seekable reports whether the kdump format can be written to w as it is:
-// it writes at offsets (io.WriterAt), and reads back for the sha256
-// (io.ReaderAt). Any other sink gets the flattened stream.
+// it writes at offsets (io.WriterAt), and reads back its bitmaps and, unless
+// NoHash, the whole file for the sha256 (io.ReaderAt). Any other sink gets
+// the flattened stream.
 func seekable(w io.Writer) bool {
 	_, wa := w.(io.WriterAt)
 	_, ra := w.(io.ReaderAt)
