@@ -247,13 +247,13 @@ func (c Context) report(w io.Writer) {
 	// The capture leaves the sha256 of a dump on a local disk to this
 	// boot (manifest.SHA256Pending): the newest first.
 	for i := len(dumps) - 1; i >= 0; i-- {
-		m, err := manifest.Read(filepath.Join(dumps[i].dir, manifest.Name))
-		if err != nil || !m.SHA256Pending {
-			continue // an unreadable manifest is described below
-		}
-		if m, done, err := manifest.FillSHA256(dumps[i].dir); err != nil {
+		m, done, err := manifest.FillSHA256(dumps[i].dir)
+		switch {
+		case err != nil && m.SHA256Pending:
 			notes = append(notes, err.Error())
-		} else if done {
+		case err != nil:
+			// An unreadable manifest: describeDumpDir says so for the newest.
+		case done:
 			fmt.Fprintf(w, "sha256 of %s: %s (left by the capture to this boot)\n", filepath.Join(dumps[i].dir, m.File), m.SHA256)
 		}
 	}

@@ -95,9 +95,6 @@ func Marshal(m Manifest) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// ErrReadOnly is FillSHA256's error for a dump directory it may not write.
-var ErrReadOnly = errors.New("cannot write the dump directory")
-
 // FillSHA256 computes the sha256 of the dump in dir if its manifest left it
 // pending (SHA256Pending), records it there and reports true. The manifest
 // is replaced whole (a new file renamed over it, then fsynced), so a crash
@@ -109,8 +106,11 @@ func FillSHA256(dir string) (Manifest, bool, error) {
 	if err != nil || !m.SHA256Pending || !m.Complete || m.File == "" {
 		return m, false, err
 	}
+	if m.File != filepath.Base(m.File) {
+		return m, false, fmt.Errorf("sha256 of the dump: %s names %q, not a file of %s: not hashed", Name, m.File, dir)
+	}
 	if err := unix.Access(dir, unix.W_OK); err != nil {
-		return m, false, fmt.Errorf("sha256 of %s: %w (%v): run ukdump status as root", dir, ErrReadOnly, err)
+		return m, false, fmt.Errorf("sha256 of %s: cannot write the dump directory (%w): run ukdump status as root", dir, err)
 	}
 	dump := filepath.Join(dir, m.File)
 	f, err := os.Open(dump)

@@ -64,6 +64,7 @@ func TestFillSHA256(t *testing.T) {
 		{"hashed in the capture", Manifest{File: "vmcore", Size: int64(len(data)), Complete: true, SHA256: want}, data, ""},
 		{"incomplete", Manifest{File: "vmcore.incomplete", Size: 10, SHA256Pending: true, Error: "disk full"}, data, ""},
 		{"changed since", pending, data[:len(data)-1], "has 1048575 bytes, manifest.json says 1048576: changed after the capture"},
+		{"outside the directory", Manifest{File: "../vmcore", Size: int64(len(data)), Complete: true, SHA256Pending: true}, data, `names "../vmcore", not a file of`},
 		{"no dump", Manifest{File: "vmcore.gone", Size: 1, Complete: true, SHA256Pending: true}, data, "no such file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

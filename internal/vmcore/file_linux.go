@@ -7,6 +7,7 @@ package vmcore
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,31 +42,28 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// window returns the window holding pos, moved to the front of f.wins.
+// window returns the window holding pos, moved to the front of f.wins. A
+// miss remaps the last, least recently used (or still empty) window.
 func (f *File) window(pos int64) (window, error) {
-	i := 0
-	for ; i < len(f.wins)-1; i++ {
-		if w := f.wins[i]; w.b == nil || (pos >= w.off && pos < w.off+int64(len(w.b))) {
-			break
-		}
-	}
-	w := f.wins[i]
-	if w.b == nil || pos < w.off || pos >= w.off+int64(len(w.b)) {
-		if w.b != nil {
-			if err := unix.Munmap(w.b); err != nil {
-				return w, fmt.Errorf("munmap %s: %w", f.f.Name(), err)
-			}
+	i := slices.IndexFunc(f.wins[:], func(w window) bool { return w.b != nil && pos >= w.off && pos < w.off+int64(len(w.b)) })
+	if i < 0 {
+		i = len(f.wins) - 1
+		if w := f.wins[i]; w.b != nil {
 			f.wins[i].b = nil
+			if err := unix.Munmap(w.b); err != nil {
+				return window{}, fmt.Errorf("munmap %s: %w", f.f.Name(), err)
+			}
 		}
 		start := pos &^ (WindowSize - 1)
 		length := min(int64(WindowSize), f.size-start)
 		b, err := unix.Mmap(int(f.f.Fd()), start, int(length), unix.PROT_READ, unix.MAP_SHARED)
 		if err != nil {
-			return w, fmt.Errorf("mmap %s at %#x: %w", f.f.Name(), start, err)
+			return window{}, fmt.Errorf("mmap %s at %#x: %w", f.f.Name(), start, err)
 		}
-		w = window{b: b, off: start}
+		f.wins[i] = window{b: b, off: start}
 		f.maps++
 	}
+	w := f.wins[i]
 	copy(f.wins[1:i+1], f.wins[:i])
 	f.wins[0] = w
 	return w, nil
