@@ -290,9 +290,9 @@ func leadingRun(s string) (run, rest string) {
 
 func isDigit(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
-// parseSize reads a size as QEMU and truncate(1) write it: bytes, or a number
+// ParseSize reads a size as QEMU and truncate(1) write it: bytes, or a number
 // with K, M or G (binary units).
-func parseSize(s string) (int64, error) {
+func ParseSize(s string) (int64, error) {
 	mult := int64(1)
 	switch {
 	case strings.HasSuffix(s, "K"):

@@ -142,13 +142,13 @@ func TestConsole(t *testing.T) {
 
 func TestParseSize(t *testing.T) {
 	for s, want := range map[string]int64{"4G": 4 << 30, "96M": 96 << 20, "512K": 512 << 10, "4096": 4096} {
-		if got, err := parseSize(s); got != want || err != nil {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", s, got, err, want)
+		if got, err := ParseSize(s); got != want || err != nil {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", s, got, err, want)
 		}
 	}
 	for _, s := range []string{"", "G", "-1M", "1T"} {
-		if _, err := parseSize(s); err == nil {
-			t.Errorf("parseSize(%q) = nil error, want one", s)
+		if _, err := ParseSize(s); err == nil {
+			t.Errorf("ParseSize(%q) = nil error, want one", s)
 		}
 	}
 }

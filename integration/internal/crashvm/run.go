@@ -131,6 +131,17 @@ func (r *Run) sshDir() string { return filepath.Join(r.Dir, "ssh") }
 // reserves nothing.
 const bigGuest = 8 << 30
 
+// MemoryArgs returns QEMU's options for a guest of mem bytes besides -m:
+// none for a small guest; from bigGuest on a RAM backend with reserve=off.
+// QEMU cannot allocate a guest larger than the host otherwise; the guest
+// touches only its struct pages (DESIGN.md, turn 2).
+func MemoryArgs(mem int64) []string {
+	if mem < bigGuest {
+		return nil
+	}
+	return []string{"-object", fmt.Sprintf("memory-backend-ram,id=m0,size=%d,reserve=off", mem), "-machine", "memory-backend=m0"}
+}
+
 func (r *Run) disk() string { return filepath.Join(r.Dir, "disk.img") }
 
 // String describes the run's machine, as the first line of its log.
@@ -230,7 +241,7 @@ func (r *Result) PanicToSaved() (time.Duration, bool) {
 // failed; what the guest did is for the checks.
 func (r *Run) Boot(ctx context.Context, n int) (*Result, error) {
 	res := &Result{Run: r, N: n, Dump: filepath.Join(r.Dir, "dump")}
-	size, err := parseSize(r.Fault.diskSize())
+	size, err := ParseSize(r.Fault.diskSize())
 	if err != nil {
 		return nil, err
 	}
@@ -292,12 +303,8 @@ func (r *Run) qemu(ctx context.Context, res *Result) error {
 		qemu.ArbitraryArgs("-accel", "tcg", "-cpu", "max", "-m", r.Guest.memory(), "-smp", strconv.Itoa(max(r.Guest.CPUs, 1)), "-no-reboot",
 			"-nic", nic, "-drive", "file="+r.disk()+",format=raw,if=virtio"),
 	}
-	if mem, err := parseSize(r.Guest.memory()); err == nil && mem >= bigGuest {
-		// QEMU cannot allocate a guest larger than the host unless its RAM
-		// is a backend with reserve=off; the guest touches only its struct
-		// pages (DESIGN.md, turn 2).
-		fns = append(fns, qemu.ArbitraryArgs("-object", fmt.Sprintf("memory-backend-ram,id=m0,size=%d,reserve=off", mem),
-			"-machine", "memory-backend=m0"))
+	if mem, err := ParseSize(r.Guest.memory()); err == nil {
+		fns = append(fns, qemu.ArbitraryArgs(MemoryArgs(mem)...))
 	}
 	err = inNetNS(func() error {
 		if r.Config.sftp() {
