@@ -81,9 +81,11 @@ if want qemu; then
   for mem in $SIZES; do
     u=$(awk -v n="$mem" '$1 == n { print $2 }' "$results")
     k=$(awk -v n="$mem:" '$2 == n && /vmcore saved in/ { for (i = 1; i <= NF; i++) if ($i == "in") { print $(i + 1); exit } }' "$kt")
+    [[ $u =~ ^[0-9.]+$ ]] && u="$u s" || u=failed
+    [[ $k =~ ^[0-9.]+$ ]] && k="$k s" || k=failed
     r=-
-    if [[ $u =~ ^[0-9.]+$ && $k =~ ^[0-9.]+$ ]]; then r=$(echo "scale=2; $u / $k" | bc); fi
-    printf '%-8s %12s s %14s s %9sx\n' "$mem" "${u:-failed}" "${k:-failed}" "$r"
+    if [[ $u != failed && $k != failed ]]; then r=$(printf '%.2fx' "$(echo "${u% s} / ${k% s}" | bc -l)"); fi
+    printf '%-8s %14s %16s %10s\n' "$mem" "$u" "$k" "$r"
   done
   grep -v 'vmcore saved in' "$kt" || true
   echo
