@@ -57,6 +57,10 @@ const (
 	linuxFS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 )
 
+// RootOffset is where the root file system starts in a Disk image, in bytes:
+// for tools that read it without a partition table (debugfs IMAGE?offset=N).
+const RootOffset = partStart
+
 // Disk makes a disk image from the guest tree root (from Root): a GPT with
 // one ext4 partition holding a copy of root with /etc/fstab naming it by
 // UUID, opts.Debs installed, opts.Files written and opts.Units enabled. It

@@ -258,7 +258,7 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	t.Logf("disk %s (root UUID=%s) in %v", disk, uuid, time.Since(diskStart).Round(time.Millisecond))
 	defer func() {
 		if t.Failed() {
-			t.Logf("disk kept: %s (debugfs -R 'ls -l /var/crash' '%s?offset=1048576')", disk, disk)
+			t.Logf("disk kept: %s (debugfs -R 'ls -l /var/crash' '%s?offset=%d')", disk, disk, guest.RootOffset)
 		} else if err := os.Remove(disk); err != nil {
 			t.Log(err)
 		}

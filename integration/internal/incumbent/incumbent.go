@@ -231,12 +231,13 @@ func Run(ctx context.Context, d *Disk, o Options) (*Result, error) {
 // enable returns kdump-tools' default file with USE_KDUMP=1 (Debian 12's
 // default already) and nothing else changed.
 func enable(def []byte) []byte {
-	re := regexp.MustCompile(`(?m)^#?[ \t]*USE_KDUMP=.*$`)
-	if !re.Match(def) {
+	if !useKdumpRE.Match(def) {
 		return append(def, []byte("USE_KDUMP=1\n")...)
 	}
-	return re.ReplaceAll(def, []byte("USE_KDUMP=1"))
+	return useKdumpRE.ReplaceAll(def, []byte("USE_KDUMP=1"))
 }
+
+var useKdumpRE = regexp.MustCompile(`(?m)^#?[ \t]*USE_KDUMP=.*$`)
 
 const crashUnitName = "incumbent-crash.service"
 
@@ -315,10 +316,13 @@ func (r *Result) finish(vm *guest.VM) {
 	}
 }
 
+// stampRE matches kdump-config's dump directories (date +%Y%m%d%H%M).
+var stampRE = regexp.MustCompile(`^[0-9]{12}$`)
+
 // fetch copies /var/crash's newest dump off the disk and checks that
 // makedumpfile reads the panic out of it.
 func fetch(ctx context.Context, disk, dir string, res *Result) error {
-	img := disk + "?offset=1048576" // guest.Disk's partition
+	img := fmt.Sprintf("%s?offset=%d", disk, guest.RootOffset)
 	out, err := exec.CommandContext(ctx, "debugfs", "-R", "ls -p /var/crash", img).Output()
 	if err != nil {
 		return fmt.Errorf("debugfs ls /var/crash: %w", err)
@@ -326,8 +330,7 @@ func fetch(ctx context.Context, disk, dir string, res *Result) error {
 	var stamp string
 	for _, f := range strings.Split(string(out), "\n") {
 		// /inode/mode/uid/gid/name/size/
-		fields := strings.Split(f, "/")
-		if len(fields) > 5 && regexp.MustCompile(`^[0-9]{12}$`).MatchString(fields[5]) && fields[5] > stamp {
+		if fields := strings.Split(f, "/"); len(fields) > 5 && stampRE.MatchString(fields[5]) && fields[5] > stamp {
 			stamp = fields[5]
 		}
 	}
