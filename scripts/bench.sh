@@ -20,13 +20,19 @@
 #     best and median wall time of REPS (default 5) runs interleaved, and the
 #     output size. Output goes to a tmpfs, so the disk's writeback does not
 #     blur the codecs' cost.
-# SECTIONS (default "qemu runs host") picks the sections; SIZES the guests of
-# section 1.
+#  4. The codecs alone, page by page on one pinned CPU, beside the libraries
+#     makedumpfile calls (liblzo2's lzo1x_1_compress for -l, zlib's compress2
+#     at level 1 for -c, compiled from scripts/codecs.c against the system's
+#     libraries): on the pages of that vmcore at dump levels 31 and 1, and on
+#     the 64 GiB guest's dump of section 1 (a big machine's struct pages) if
+#     it is there (integration/cmd/codecbench).
+# SECTIONS (default "qemu runs host codecs") picks the sections; SIZES the
+# guests of section 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 REPS=${REPS:-5}
-SECTIONS=${SECTIONS:-qemu runs host}
+SECTIONS=${SECTIONS:-qemu runs host codecs}
 SIZES=${SIZES:-1G 16G 64G 256G}
 say() { printf 'bench: %s\n' "$*"; }
 crashvm() { "${GO:-go}" run ./integration/cmd/crashvm "$@"; }
@@ -97,15 +103,18 @@ if want runs; then
   echo
 fi
 
-if want host; then
-  # A 2 GiB guest with 1.4 GiB of mixed content, captured as a full ELF core.
-  core=out/bench-2g/dump/vmcore
+tmp=$(mktemp -d /dev/shm/ukdump-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+# A 2 GiB guest with 1.4 GiB of mixed content, captured as a full ELF core.
+core=out/bench-2g/dump/vmcore
+if want host || want codecs; then
   if [ ! -s "$core" ]; then
     crashvm -format elf -mem 2G -fill 1400 -crashkernel 128M -out out/bench-2g | tail -n 2
   fi
   [ -s "$core" ] || { say "no 2 GiB vmcore"; exit 1; }
-  tmp=$(mktemp -d /dev/shm/ukdump-bench.XXXXXX)
-  trap 'rm -rf "$tmp"' EXIT
+fi
+
+if want host; then
   say "vmcore: $core, $(stat -c %s "$core") bytes; $(nproc) CPUs; output to $tmp (tmpfs); best and median of $REPS"
   cat "$core" > /dev/null # the same warm page cache for every tool
   for level in 31 1; do
@@ -141,5 +150,24 @@ for (name, cpus), r in rows.items():
     med = statistics.median(r["t"])
     print(f"{name:18} {len(cpus.split(',')):5} {min(r['t']):9.2f} {med:9.2f} {r['size'] / 1e6:11.1f} {med / bt:13.2f}x {r['size'] / base['size']:13.3f}x")
 EOF
+  done
+fi
+
+if want codecs; then
+  echo
+  gcc -O2 -o "$tmp/codecs" scripts/codecs.c -l:liblzo2.so.2 -l:libz.so.1
+  "${GO:-go}" build -o "$tmp/codecbench" ./integration/cmd/codecbench
+  dumps=() names=()
+  for level in 31 1; do
+    out/ukdump collect -q -f -d "$level" --compress none "$core" "$tmp/d$level.kdump"
+    dumps+=("$tmp/d$level.kdump") names+=("$core at dump level $level")
+  done
+  if [ -s out/bench-64G/dump/vmcore ]; then
+    dumps+=(out/bench-64G/dump/vmcore) names+=("the 64 GiB guest's dump (level 31)")
+  fi
+  for k in "${!dumps[@]}"; do
+    say "codecs page by page on one CPU against makedumpfile's libraries: ${names[$k]}"
+    taskset -c 0 "$tmp/codecbench" -helper "$tmp/codecs" -reps "$REPS" "${dumps[$k]}"
+    echo
   done
 fi

@@ -16,6 +16,7 @@ pkgs=(
   openssh-server openssh-client  # the sftp target tests
   kmod util-linux iproute2 # modinfo, unshare, ip (network namespaces in the tests)
   time bc                  # /usr/bin/time -v and arithmetic for benchmarks
+  gcc libc6-dev            # make bench compiles scripts/codecs.c: makedumpfile's liblzo2 and zlib timed beside our codecs
   binutils                 # readelf checks the saved core
   python3 python3-libkdumpfile  # an independent reader of kdump-compressed files (interop tests)
   debootstrap              # the Debian 12 guest root file system (integration/guest)
