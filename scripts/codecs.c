@@ -55,6 +55,10 @@ int main(int argc, char **argv) {
 	void *wrk = malloc(16384 * 8);
 	unsigned long cap = psize + psize / 16 + 64 + 3; /* both libraries' worst case */
 	unsigned char *out = malloc(cap);
+	if (wrk == NULL || out == NULL) {
+		perror("malloc");
+		return 1;
+	}
 	for (int codec = 0; codec < 2; codec++) {
 		double best = 0;
 		unsigned long long bytes = 0;

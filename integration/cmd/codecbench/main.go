@@ -28,8 +28,10 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"strings"
@@ -48,38 +50,45 @@ func main() {
 	if fs.NArg() != 1 || *helper == "" {
 		log.Fatalf("codecbench: usage: codecbench -helper BIN [-reps N] [-codecs LIST] DUMP")
 	}
-	f, err := os.CreateTemp(*tmp, "codecbench-pages.")
+	if err := run(fs.Arg(0), *helper, *tmp, strings.Split(*codecs, ","), *reps); err != nil {
+		log.Fatal(err) // the codecbench package's errors name it; run's own say "codecbench:"
+	}
+}
+
+// run times the codecs on dump's pages: the helper reads them from a file
+// in tmp, ours from memory (the same bytes, written to both at once).
+func run(dump, helper, tmp string, codecs []string, reps int) error {
+	for _, c := range codecs { // before minutes of the helper's passes
+		if _, err := kdumpfile.NewCompressor(kdumpfile.Codec(c), 4096); err != nil {
+			return fmt.Errorf("codecbench: -codecs: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(tmp, "codecbench-pages.")
 	if err != nil {
-		log.Fatalf("codecbench: %v", err)
+		return fmt.Errorf("codecbench: %w", err)
 	}
 	defer os.Remove(f.Name())
-	n, pageSize, err := codecbench.Pages(fs.Arg(0), f)
-	if err == nil {
-		err = f.Close()
+	var pages bytes.Buffer
+	n, pageSize, err := codecbench.Pages(dump, io.MultiWriter(f, &pages))
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("codecbench: %w", cerr)
 	}
 	if err != nil {
-		os.Remove(f.Name())
-		log.Fatalf("codecbench: %v", err)
+		return err
 	}
-	pages, err := os.ReadFile(f.Name())
+	rs, err := codecbench.Incumbent(helper, f.Name(), pageSize, reps)
 	if err != nil {
-		os.Remove(f.Name())
-		log.Fatalf("codecbench: %v", err)
-	}
-	rs, err := codecbench.Incumbent(*helper, f.Name(), pageSize, *reps)
-	if err != nil {
-		os.Remove(f.Name())
-		log.Fatalf("codecbench: %v", err)
+		return err
 	}
 	base := rs[0]
-	for _, c := range strings.Split(*codecs, ",") {
-		r, err := codecbench.Ours(kdumpfile.Codec(c), pages, pageSize, *reps)
+	for _, c := range codecs {
+		r, err := codecbench.Ours(kdumpfile.Codec(c), pages.Bytes(), pageSize, reps)
 		if err != nil {
-			os.Remove(f.Name())
-			log.Fatalf("codecbench: %v", err)
+			return fmt.Errorf("codecbench: %w", err)
 		}
 		rs = append(rs, r)
 	}
-	fmt.Printf("codecbench: %s: %d non-zero pages of %d bytes (%.1f MB), best of %d passes\n", fs.Arg(0), n, pageSize, float64(len(pages))/1e6, *reps)
-	codecbench.Table(os.Stdout, int64(len(pages)), base, rs)
+	fmt.Printf("codecbench: %s: %d non-zero pages of %d bytes (%.1f MB), best of %d passes\n", dump, n, pageSize, float64(pages.Len())/1e6, reps)
+	codecbench.Table(os.Stdout, int64(pages.Len()), base, rs)
+	return nil
 }

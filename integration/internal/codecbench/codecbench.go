@@ -36,7 +36,7 @@ import (
 func Pages(path string, w io.Writer) (n int, pageSize int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("codecbench: %w", err)
 	}
 	defer f.Close()
 	k, err := kdumpfile.Open(f)

@@ -213,12 +213,10 @@ func Run(ctx context.Context, d *Disk, o Options) (*Result, error) {
 	if werr := vm.Wait(); err == nil && werr != nil {
 		err = werr
 	}
-	if err == nil {
-		res.finish(vm)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("incumbent: %w (console: %s)", err, console)
 	}
+	res.finish(vm)
 	if err := fetch(ctx, disk, o.Dir, res); err != nil {
 		return nil, fmt.Errorf("incumbent: %w (disk kept: %s)", err, disk)
 	}
