@@ -280,3 +280,78 @@ func TestCodecsArePagecodecNames(t *testing.T) {
 		t.Errorf("Codecs = %q, pagecodec.Names = %q; want the same", got, pagecodec.Names)
 	}
 }
+
+// encodeBoth runs encode (the assembly on amd64) and encodeGeneric on src
+// with the same table state and limit, and fails unless they agree on
+// every byte, the length and ok.
+func encodeBoth(t *testing.T, src []byte, limit int) {
+	t.Helper()
+	var a, g lzoCompressor
+	// The same table of an earlier call, so that stale entries are seen.
+	a.compressLimit(nil, src, lzoBound(len(src)))
+	g.table, g.base = a.table, a.base
+	base := a.base
+	a.base += uint32(len(src)) + 1
+	g.base = a.base
+	oa, og := make([]byte, limit), make([]byte, limit)
+	na, oka := a.encode(src, oa, base)
+	ng, okg := g.encodeGeneric(src, og, base)
+	if oka != okg || (oka && (na != ng || !bytes.Equal(oa[:na], og[:ng]))) {
+		t.Fatalf("%d bytes, limit %d: encode = %d bytes, %v; encodeGeneric = %d bytes, %v (streams equal: %v)",
+			len(src), limit, na, oka, ng, okg, na == ng && bytes.Equal(oa[:na], og[:ng]))
+	}
+	if a.table != g.table {
+		t.Fatalf("%d bytes, limit %d: encode and encodeGeneric leave different tables", len(src), limit)
+	}
+}
+
+// TestLZOEncodeGeneric: the encoder of this architecture writes the stream
+// of the Go reference, byte for byte, on every kind of page, at every page
+// size (M4 distances need more than 16 KiB; far matches more than 48 KiB)
+// and at limits that make it give up.
+func TestLZOEncodeGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, size := range []int{0, 1, 8, 9, 12, 13, 100, 512, 4096, 16384, 65536, 131072} {
+		pages := testPages(max(size, 512))
+		for name, p := range pages {
+			p = p[:min(size, len(p))]
+			for _, limit := range []int{lzoBound(len(p)), len(p) - 1, len(p) / 2, len(p) / 8} {
+				if limit < 0 {
+					continue
+				}
+				t.Run(fmt.Sprintf("%d/%s/%d", size, name, limit), func(t *testing.T) { encodeBoth(t, p, limit) })
+			}
+		}
+		// Repeats at every distance class, with literal runs of every
+		// length class between them.
+		b := make([]byte, 0, size)
+		for len(b) < size {
+			switch k := rng.IntN(4); {
+			case k == 0 || len(b) < 16:
+				for range rng.IntN(300) + 1 {
+					b = append(b, byte(rng.Uint32()))
+				}
+			default:
+				d := []int{rng.IntN(2048) + 1, rng.IntN(16384) + 1, rng.IntN(65536) + 1}[k-1]
+				d = min(d, len(b))
+				m := rng.IntN(600) + 1
+				for range m {
+					b = append(b, b[len(b)-d])
+				}
+			}
+		}
+		b = b[:size]
+		t.Run(fmt.Sprintf("%d/repeats", size), func(t *testing.T) { encodeBoth(t, b, lzoBound(len(b))) })
+	}
+}
+
+func FuzzLZOEncode(f *testing.F) {
+	for _, p := range testPages(512) {
+		f.Add(p, uint16(600))
+	}
+	f.Add([]byte("abcdabcdabcdabcdXabcdabcdeabcdabcdabcd0123456789abcdefghij"), uint16(30))
+	f.Fuzz(func(t *testing.T, in []byte, limit uint16) {
+		encodeBoth(t, in, int(limit))
+		encodeBoth(t, in, lzoBound(len(in)))
+	})
+}

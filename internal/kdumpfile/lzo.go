@@ -106,8 +106,20 @@ func (c *lzoCompressor) compressLimit(dst, src []byte, limit int) (out []byte, o
 	if cap(dst)-start < limit {
 		dst = append(dst[:start:start], make([]byte, limit)...)
 	}
-	o := dst[start : start+limit] // the stream; op its length
-	op := 0
+	op, ok := c.encode(src, dst[start:start+limit], base)
+	if !ok {
+		return dst, false
+	}
+	return dst[:start+op], true
+}
+
+// encodeGeneric writes the stream of src into o and returns its length, or
+// ok false once it could exceed len(o). base is the table's base for this
+// call. It is the encoder on every architecture but amd64, and there the
+// reference that the assembly (lzo_amd64.s) must match byte for byte.
+func (c *lzoCompressor) encodeGeneric(src, o []byte, base uint32) (op int, ok bool) {
+	n := len(src)
+	limit := len(o)
 	sPos := -1 // index in o of the byte holding the last match's S bits
 	lit := 0   // start of the pending literals
 	i := 0
@@ -136,7 +148,7 @@ func (c *lzoCompressor) compressLimit(dst, src []byte, limit int) (out []byte, o
 		// A literal run takes at most 3 bytes plus one per 255 of its
 		// length; a match at most 3 plus one per 255.
 		if op+(i-lit)+(i-lit+m)>>7+6 > limit { // >>7: a cheap bound of /255
-			return dst, false
+			return op, false
 		}
 		// The common cases inline: up to 3 literals after a match (one
 		// 4-byte store; the bound above leaves room), and an M2 match.
@@ -159,12 +171,12 @@ func (c *lzoCompressor) compressLimit(dst, src []byte, limit int) (out []byte, o
 		lit = i
 	}
 	if op+(n-lit)+(n-lit)>>7+6 > limit {
-		return dst, false
+		return op, false
 	}
 	op, _ = lzoLiterals(o, op, src[lit:], sPos)
 	o[op], o[op+1], o[op+2] = 0x11, 0, 0 // M4 with distance 16384: end of stream
 	op += 3
-	return dst[:start+op], true
+	return op, true
 }
 
 // lzoLiterals writes at o[op:] the literals lits that follow the match
