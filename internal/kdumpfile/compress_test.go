@@ -6,6 +6,7 @@ package kdumpfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -342,6 +343,16 @@ func TestLZOEncodeGeneric(t *testing.T) {
 		}
 		b = b[:size]
 		t.Run(fmt.Sprintf("%d/repeats", size), func(t *testing.T) { encodeBoth(t, b, lzoBound(len(b))) })
+		// Struct pages: 64-byte records alike but for a pointer to
+		// themselves, twice (the last two distances at work).
+		sp := make([]byte, size)
+		for r := 0; r+64 <= size; r += 64 {
+			binary.LittleEndian.PutUint64(sp[r:], 0x0017ffffc0000000)
+			binary.LittleEndian.PutUint64(sp[r+8:], 0xff9177b913734008+uint64(r))
+			binary.LittleEndian.PutUint64(sp[r+16:], 0xff9177b913734008+uint64(r))
+			binary.LittleEndian.PutUint32(sp[r+48:], 0xffffffff)
+		}
+		t.Run(fmt.Sprintf("%d/structs", size), func(t *testing.T) { encodeBoth(t, sp, lzoBound(len(sp))) })
 	}
 }
 

@@ -12,16 +12,21 @@
 // instruction the same decisions, so byte for byte the same stream; the
 // tests compare the two. Registers:
 //
-//	SI src   R8 len(src)   DI o   R10 table   R11 base
+//	SI src   R8 len(src)-8   DI o   R10 table   R11 base
 //	R12 i    R13 lit       R14 op R15 sPos (-1: none)
-//	BX cand (-1 at the tail)   DX match length   AX CX R9 scratch
+//	BX cand (-1 at the tail)   DX match length   R9 i-lit while probing
+//	AX CX (R9 DX) scratch
 //
-// len(o) (the limit) and far stay in the frame: they are read once per match.
-TEXT ·lzoEncode(SB), NOSPLIT, $0-73
+// len(o) (the limit), far and the last two match distances (rep0, rep1)
+// stay in memory: they are read near matches only.
+TEXT ·lzoEncode(SB), NOSPLIT, $16-73
+	MOVQ $0, rep0-8(SP)
+	MOVQ $0, rep1-16(SP)
 	MOVQ table+0(FP), R10
 	MOVL base+8(FP), R11
 	MOVQ src_base+16(FP), SI
 	MOVQ src_len+24(FP), R8
+	SUBQ $8, R8
 	MOVQ o_base+40(FP), DI
 	XORQ R12, R12
 	XORQ R13, R13
@@ -30,15 +35,20 @@ TEXT ·lzoEncode(SB), NOSPLIT, $0-73
 
 scan:
 	// while i < len(src)-8: probe the hash of the 4 bytes at i.
-	LEAQ 8(R12), CX
-	CMPQ CX, R8
+	CMPQ R12, R8
 	JGE  tail
+	MOVQ R12, R9
+	SUBQ R13, R9 // i-lit
 	MOVL (SI)(R12*1), AX
 	IMUL3L $-1640531535, AX, DX // 0x9E3779B1
 	SHRL $(32-14), DX
 	MOVL (R10)(DX*4), BX
 	LEAL (R11)(R12*1), CX
 	MOVL CX, (R10)(DX*4)
+	CMPQ R9, $3 // lzoRepProbes
+	JLE  reps
+
+probe:
 	SUBL R11, BX // cand = entry-base; a borrow: an entry of an earlier call
 	JCS  miss
 	CMPL AX, (SI)(BX*1)
@@ -52,21 +62,44 @@ scan:
 
 miss:
 	// i += 1 + (i-lit)>>5
-	MOVQ R12, CX
-	SUBQ R13, CX
-	SHRQ $5, CX
-	LEAQ 1(R12)(CX*1), R12
+	SHRQ $5, R9
+	LEAQ 1(R12)(R9*1), R12
 	JMP  scan
+
+reps:
+	// Up to lzoRepProbes bytes after a match: the last two distances
+	// first (the last one cannot match right at its end).
+	TESTQ R9, R9
+	JEQ  rep1
+	MOVQ rep0-8(SP), DX
+	TESTQ DX, DX
+	JEQ  rep1
+	MOVQ R12, CX
+	SUBQ DX, CX
+	CMPL AX, (SI)(CX*1)
+	JNE  rep1
+	MOVQ CX, BX
+	JMP  found
+
+rep1:
+	MOVQ rep1-16(SP), DX
+	TESTQ DX, DX
+	JEQ  probe
+	MOVQ R12, CX
+	SUBQ DX, CX
+	CMPL AX, (SI)(CX*1)
+	JNE  probe
+	MOVQ CX, BX
+	JMP  found
 
 found:
 	MOVQ $4, DX
 
 ext8:
 	// while i+m+8 <= len(src): compare 8 bytes.
-	LEAQ 8(R12)(DX*1), CX
+	LEAQ (R12)(DX*1), CX
 	CMPQ CX, R8
 	JGT  ext1
-	LEAQ (R12)(DX*1), CX
 	MOVQ (SI)(CX*1), AX
 	LEAQ (BX)(DX*1), CX
 	XORQ (SI)(CX*1), AX
@@ -81,9 +114,10 @@ extdiff:
 	JMP  matched
 
 ext1:
-	LEAQ (R12)(DX*1), CX
+	LEAQ -8(R12)(DX*1), CX
 	CMPQ CX, R8
 	JGE  matched
+	ADDQ $8, CX
 	MOVBLZX (SI)(CX*1), AX
 	LEAQ (BX)(DX*1), CX
 	CMPB AX, (SI)(CX*1)
@@ -212,9 +246,17 @@ copied:
 	JLT  end
 
 match:
-	// The match of DX bytes at distance i-cand.
+	// The match of DX bytes at distance i-cand, which becomes the last
+	// distance if it is not already.
 	MOVQ R12, CX
 	SUBQ BX, CX
+	CMPQ CX, rep0-8(SP)
+	JEQ  lastdist
+	MOVQ rep0-8(SP), R9
+	MOVQ R9, rep1-16(SP)
+	MOVQ CX, rep0-8(SP)
+
+lastdist:
 	CMPQ DX, $8 // lzoM2MaxLen
 	JGT  m3
 	CMPQ CX, $2048 // lzoM2MaxOff
@@ -299,7 +341,7 @@ advance:
 
 tail:
 	// The last literals, then the end marker.
-	MOVQ R8, CX
+	LEAQ 8(R8), CX
 	SUBQ R13, CX
 	MOVQ CX, AX
 	SHRQ $7, AX
