@@ -36,12 +36,12 @@ const (
 	// against 2^13: 7% and 4% faster (fewer collisions, so fewer slots
 	// of a good match overwritten and fewer probes in literals), and 0.5%
 	// smaller on mixed pages; 2^15 and 2^16 gain under 1% more.
-	lzoHashBits  = 14
-	lzoM2MaxLen  = 8
-	lzoM2MaxOff  = 2048
-	lzoM3MaxOff  = 16384
-	lzoM4MaxOff  = 49151
-	lzoMinMatch  = 4
+	lzoHashBits = 14
+	lzoM2MaxLen = 8
+	lzoM2MaxOff = 2048
+	lzoM3MaxOff = 16384
+	lzoM4MaxOff = 49151
+	lzoMinMatch = 4
 	// lzoRepProbes: up to this many bytes after a match, the last two
 	// match distances are tried first. Struct pages (64-byte records alike
 	// but for a few bytes, most of a big machine's dump) then match record
