@@ -99,7 +99,7 @@ var scenarios = []struct {
 }, {
 	// A 64 GiB guest at crashkernel=96M: the capture's memory does not grow
 	// with the machine (issue 12; before the windows, 128 GiB OOMed at 96M).
-	// The default codec (snappy), whose dump of the 1.3 GiB of kernel pages
+	// The default codec (LZO), whose dump of the 1.3 GiB of kernel pages
 	// (mem_map is 1 GiB of them) is the fastest.
 	name:   "big64",
 	sc:     cv.Scenario{Config: kdumpDefault, Guest: cv.Guest{Memory: "64G"}},
