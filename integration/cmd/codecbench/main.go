@@ -23,7 +23,7 @@
 //
 //	-helper BIN   the compiled scripts/codecs.c
 //	-reps N       passes per codec, the best counts (default 3)
-//	-codecs LIST  ukdump's codecs (default snappy,lzo,zstd,zlib)
+//	-codecs LIST  ukdump's codecs (default lzo,snappy,zstd,zlib)
 //	-tmp DIR      where the file of pages goes (default /dev/shm)
 package main
 
@@ -44,7 +44,7 @@ func main() {
 	fs := flag.NewFlagSet("codecbench", flag.ExitOnError)
 	helper := fs.String("helper", "", "the compiled scripts/codecs.c")
 	reps := fs.Int("reps", 3, "passes per codec, the best counts")
-	codecs := fs.String("codecs", "snappy,lzo,zstd,zlib", "ukdump's codecs")
+	codecs := fs.String("codecs", "lzo,snappy,zstd,zlib", "ukdump's codecs")
 	tmp := fs.String("tmp", "/dev/shm", "where the file of pages goes")
 	fs.Parse(os.Args[1:])
 	if fs.NArg() != 1 || *helper == "" {
