@@ -22,7 +22,8 @@
 // Options:
 //
 //	-helper BIN   the compiled scripts/codecs.c
-//	-reps N       passes per codec, the best counts (default 3)
+//	-reps N       rounds, each one pass of every codec in turn; each
+//	              codec's best counts (default 3)
 //	-codecs LIST  ukdump's codecs (default lzo,snappy,zstd,zlib)
 //	-tmp DIR      where the file of pages goes (default /dev/shm)
 package main
@@ -76,18 +77,26 @@ func run(dump, helper, tmp string, codecs []string, reps int) error {
 	if err != nil {
 		return err
 	}
-	rs, err := codecbench.Incumbent(helper, f.Name(), pageSize, reps)
-	if err != nil {
-		return err
+	// Round by round, each codec one pass (the helper's, then each of
+	// ours), rather than each codec's passes in a row.
+	var rs []codecbench.Result
+	for range max(reps, 1) {
+		round, err := codecbench.Incumbent(helper, f.Name(), pageSize, 1)
+		if err != nil {
+			return err
+		}
+		for _, c := range codecs {
+			r, err := codecbench.Ours(kdumpfile.Codec(c), pages.Bytes(), pageSize, 1)
+			if err != nil {
+				return fmt.Errorf("codecbench: %w", err)
+			}
+			round = append(round, r)
+		}
+		if rs, err = codecbench.Best(rs, round); err != nil {
+			return err
+		}
 	}
 	base := rs[0]
-	for _, c := range codecs {
-		r, err := codecbench.Ours(kdumpfile.Codec(c), pages.Bytes(), pageSize, reps)
-		if err != nil {
-			return fmt.Errorf("codecbench: %w", err)
-		}
-		rs = append(rs, r)
-	}
 	fmt.Printf("codecbench: %s: %d non-zero pages of %d bytes (%.1f MB), best of %d passes\n", dump, n, pageSize, float64(pages.Len())/1e6, reps)
 	codecbench.Table(os.Stdout, int64(pages.Len()), base, rs)
 	return nil

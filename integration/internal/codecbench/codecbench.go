@@ -137,6 +137,28 @@ func parseIncumbent(out []byte) ([]Result, error) {
 	return rs, nil
 }
 
+// Best merges a round of passes into best (the rounds so far, in the same
+// order): each codec keeps its fastest pass. Rounds interleave the codecs,
+// so that a noisy neighbour on the host slows each of them alike, rather
+// than whichever ran in its minutes.
+func Best(best, round []Result) ([]Result, error) {
+	if best == nil {
+		return append([]Result(nil), round...), nil
+	}
+	if len(round) != len(best) {
+		return nil, fmt.Errorf("codecbench: a round of %d results after rounds of %d", len(round), len(best))
+	}
+	for i, r := range round {
+		switch {
+		case r.Name != best[i].Name:
+			return nil, fmt.Errorf("codecbench: result %d of a round is %s, want %s", i, r.Name, best[i].Name)
+		case r.Time < best[i].Time:
+			best[i] = r
+		}
+	}
+	return best, nil
+}
+
 // Table prints the results side by side, each against base (the first of
 // the incumbent's, liblzo2, as makedumpfile -l): throughput and output
 // size, and their ratios.

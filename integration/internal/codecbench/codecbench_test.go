@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,27 @@ func TestParseIncumbent(t *testing.T) {
 	Table(&out, 1e9, rs[0], rs)
 	if !strings.Contains(out.String(), "zlib-level-1") || !strings.Contains(out.String(), "1.00x") {
 		t.Errorf("Table:\n%s", out.String())
+	}
+}
+
+func TestBest(t *testing.T) {
+	r := func(name string, ms int) Result { return Result{Name: name, Time: time.Duration(ms) * time.Millisecond, Bytes: 10} }
+	best, err := Best(nil, []Result{r("liblzo", 30), r("ukdump lzo", 20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, round := range [][]Result{{r("liblzo", 10), r("ukdump lzo", 40)}, {r("liblzo", 50), r("ukdump lzo", 15)}} {
+		if best, err = Best(best, round); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []Result{r("liblzo", 10), r("ukdump lzo", 15)}; !slices.Equal(best, want) {
+		t.Errorf("Best over the rounds = %v, want %v", best, want)
+	}
+	if _, err := Best(best, []Result{r("liblzo", 1)}); err == nil || !strings.Contains(err.Error(), "a round of 1 results after rounds of 2") {
+		t.Errorf("Best(a short round) = %v, want an error", err)
+	}
+	if _, err := Best(best, []Result{r("ukdump lzo", 1), r("liblzo", 1)}); err == nil || !strings.Contains(err.Error(), "is ukdump lzo, want liblzo") {
+		t.Errorf("Best(a round in another order) = %v, want an error", err)
 	}
 }
