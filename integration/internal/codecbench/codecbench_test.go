@@ -108,7 +108,9 @@ func TestParseIncumbent(t *testing.T) {
 }
 
 func TestBest(t *testing.T) {
-	r := func(name string, ms int) Result { return Result{Name: name, Time: time.Duration(ms) * time.Millisecond, Bytes: 10} }
+	r := func(name string, ms int) Result {
+		return Result{Name: name, Time: time.Duration(ms) * time.Millisecond, Bytes: 10}
+	}
 	best, err := Best(nil, []Result{r("liblzo", 30), r("ukdump lzo", 20)})
 	if err != nil {
 		t.Fatal(err)
