@@ -24,7 +24,8 @@
 //	-helper BIN   the compiled scripts/codecs.c
 //	-reps N       rounds, each one pass of every codec in turn; each
 //	              codec's best counts (default 3)
-//	-codecs LIST  ukdump's codecs (default lzo,snappy,zstd,zlib)
+//	-codecs LIST  ukdump's codecs (default: the default codec, then the
+//	              others of pagecodec.Names but none)
 //	-tmp DIR      where the file of pages goes (default /dev/shm)
 package main
 
@@ -38,14 +39,16 @@ import (
 	"strings"
 
 	"github.com/ukdump/ukdump/integration/internal/codecbench"
+	"github.com/ukdump/ukdump/internal/config"
 	"github.com/ukdump/ukdump/internal/kdumpfile"
+	"github.com/ukdump/ukdump/internal/pagecodec"
 )
 
 func main() {
 	fs := flag.NewFlagSet("codecbench", flag.ExitOnError)
 	helper := fs.String("helper", "", "the compiled scripts/codecs.c")
-	reps := fs.Int("reps", 3, "passes per codec, the best counts")
-	codecs := fs.String("codecs", "lzo,snappy,zstd,zlib", "ukdump's codecs")
+	reps := fs.Int("reps", 3, "rounds of one pass of every codec; each codec's best counts")
+	codecs := fs.String("codecs", strings.Join(defaultCodecs(), ","), "ukdump's codecs")
 	tmp := fs.String("tmp", "/dev/shm", "where the file of pages goes")
 	fs.Parse(os.Args[1:])
 	if fs.NArg() != 1 || *helper == "" {
@@ -81,12 +84,12 @@ func run(dump, helper, tmp string, codecs []string, reps int) error {
 	// ours), rather than each codec's passes in a row.
 	var rs []codecbench.Result
 	for range max(reps, 1) {
-		round, err := codecbench.Incumbent(helper, f.Name(), pageSize, 1)
+		round, err := codecbench.Incumbent(helper, f.Name(), pageSize)
 		if err != nil {
 			return err
 		}
 		for _, c := range codecs {
-			r, err := codecbench.Ours(kdumpfile.Codec(c), pages.Bytes(), pageSize, 1)
+			r, err := codecbench.Ours(kdumpfile.Codec(c), pages.Bytes(), pageSize)
 			if err != nil {
 				return fmt.Errorf("codecbench: %w", err)
 			}
@@ -97,7 +100,18 @@ func run(dump, helper, tmp string, codecs []string, reps int) error {
 		}
 	}
 	base := rs[0]
-	fmt.Printf("codecbench: %s: %d non-zero pages of %d bytes (%.1f MB), best of %d passes\n", dump, n, pageSize, float64(pages.Len())/1e6, reps)
+	fmt.Printf("codecbench: %s: %d non-zero pages of %d bytes (%.1f MB), best of %d rounds\n", dump, n, pageSize, float64(pages.Len())/1e6, reps)
 	codecbench.Table(os.Stdout, int64(pages.Len()), base, rs)
 	return nil
+}
+
+// defaultCodecs is the default codec first, then the others that compress.
+func defaultCodecs() []string {
+	cs := []string{config.DefaultCompression}
+	for _, c := range pagecodec.Names {
+		if c != pagecodec.None && c != config.DefaultCompression {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }

@@ -79,7 +79,7 @@ func TestPagesAndOurs(t *testing.T) {
 		t.Fatalf("Pages = %d pages of %d, %d bytes (equal %v); want %d pages of 4096", n, pageSize, buf.Len(), bytes.Equal(buf.Bytes(), want), len(want)/4096)
 	}
 	for _, codec := range []kdumpfile.Codec{kdumpfile.CodecLZO, kdumpfile.CodecSnappy, kdumpfile.CodecZlib, kdumpfile.CodecZstd} {
-		r, err := Ours(codec, buf.Bytes(), pageSize, 2)
+		r, err := Ours(codec, buf.Bytes(), pageSize)
 		if err != nil {
 			t.Fatal(err)
 		}
