@@ -12,8 +12,10 @@ import (
 
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +91,101 @@ func TestPipelineWorkerStartFails(t *testing.T) {
 	if g := runtime.NumGoroutine(); g > before {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines left running (%d before):\n%s", g-before, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// lender is a source that lends copies of its bytes (View) and poisons
+// each copy when it is given back, so that a page used after its release
+// reads as garbage. It refuses every other view, which then goes through
+// ReadAt.
+type lender struct {
+	io.ReaderAt
+	mu      sync.Mutex
+	lent    int // views not yet released
+	views   int
+	refused int
+}
+
+func (l *lender) View(off int64, n int) ([]byte, func(), bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.views++; l.views%2 == 0 {
+		l.refused++
+		return nil, nil, false
+	}
+	b := make([]byte, n)
+	if _, err := l.ReadAt(b, off); err != nil {
+		panic(err)
+	}
+	l.lent++
+	return b, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lent--
+		for i := range b {
+			b[i] = 0xAA
+		}
+	}, true
+}
+
+// Pages read in place reach emit before their views are released, the same
+// bytes as read by copy, and every view is released: after a run, after an
+// emit that fails, after a cancel.
+func TestPipelineViews(t *testing.T) {
+	sum := func(p *pipeline, ctx context.Context, stop int, cancel func()) (string, int, error) {
+		h := sha256.New()
+		pages := 0
+		err := p.run(ctx, func(pfn uint64, po pageOut) error {
+			if pages++; pages == stop {
+				if cancel != nil {
+					cancel()
+					return nil
+				}
+				return errors.New("disk full")
+			}
+			h.Write(po.data)
+			return nil
+		})
+		return hex.EncodeToString(h.Sum(nil)), pages, err
+	}
+	p := testPipeline(t)
+	want, _, err := sum(p, context.Background(), -1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stop := range []int{-1, 1, 100} {
+		for _, cancelled := range []bool{false, true} {
+			p := testPipeline(t)
+			l := &lender{ReaderAt: p.src}
+			p.src = l
+			if stop == 1 {
+				// The first chunk's worker is slow: the next chunks
+				// are done, waiting for it, when its first page
+				// fails, and are never emitted.
+				var first sync.Once
+				p.newProcess = func() (processFunc, error) {
+					return func(dst, page []byte) ([]byte, uint32) {
+						first.Do(func() { time.Sleep(100 * time.Millisecond) })
+						return page, 0
+					}, nil
+				}
+			}
+			var cancel context.CancelFunc
+			ctx := context.Background()
+			if cancelled {
+				ctx, cancel = context.WithCancel(ctx)
+			}
+			got, pages, err := sum(p, ctx, stop, cancel)
+			switch {
+			case stop < 0 && (err != nil || got != want):
+				t.Errorf("run with views = %v, pages sum %s; want nil and %s (the copied pages')", err, got, want)
+			case stop > 0 && err == nil:
+				t.Errorf("run with views stopped after %d pages (cancelled %v) = nil, want an error", pages, cancelled)
+			}
+			if l.lent != 0 || l.views-l.refused == 0 || l.refused == 0 {
+				t.Errorf("stop %d, cancelled %v: %d views, %d refused, %d still lent after the run; want some of each and none lent", stop, cancelled, l.views, l.refused, l.lent)
+			}
+		}
 	}
 }
 

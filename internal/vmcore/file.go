@@ -34,6 +34,9 @@ const mapWindows = 4
 type window struct {
 	b   []byte
 	off int64
+	// pins counts the views (View) of the window not yet released: a
+	// pinned window is never unmapped.
+	pins int
 }
 
 // OpenFile opens a core file (e.g. /proc/vmcore) for reading.

@@ -5,6 +5,7 @@
 package vmcore
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -30,6 +31,12 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 			return n + m, err
 		}
 		w, err := f.window(pos)
+		if errors.Is(err, errPinned) {
+			// Every window is in use by a view: this read goes around
+			// them.
+			m, err := f.f.ReadAt(p[n:], pos)
+			return n + m, err
+		}
 		if err != nil {
 			f.Mmap = false
 			continue
@@ -42,12 +49,57 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// View returns the n bytes of the file at off in place, as a slice of a
+// mapped window, and the function that gives the slice back: until it is
+// called the window stays mapped, and after it the slice must not be used.
+// Reading pages where they are mapped spares a copy of every page the dump
+// stores (a tenth of ukdump collect's time on one CPU). ok is false when
+// the bytes are not all inside one window or cannot be mapped; ReadAt then
+// reads them.
+func (f *File) View(off int64, n int) (b []byte, release func(), ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.Mmap || off < 0 || n <= 0 || off+int64(n) > f.size || off/WindowSize != (off+int64(n)-1)/WindowSize {
+		return nil, nil, false
+	}
+	w, err := f.window(off)
+	if err != nil {
+		if !errors.Is(err, errPinned) {
+			f.Mmap = false
+		}
+		return nil, nil, false
+	}
+	f.wins[0].pins++
+	released := false
+	release = func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if released {
+			return
+		}
+		released = true
+		// The window cannot have moved out: it was pinned.
+		i := slices.IndexFunc(f.wins[:], func(x window) bool { return x.b != nil && x.off == w.off })
+		f.wins[i].pins--
+	}
+	lo := off - w.off
+	return w.b[lo : lo+int64(n) : lo+int64(n)], release, true
+}
+
+// errPinned: every window is pinned by a view, none can be remapped.
+var errPinned = errors.New("every mmap window is in use")
+
 // window returns the window holding pos, moved to the front of f.wins. A
-// miss remaps the last, least recently used (or still empty) window.
+// miss remaps the least recently used window (or an empty one) that no
+// view pins.
 func (f *File) window(pos int64) (window, error) {
 	i := slices.IndexFunc(f.wins[:], func(w window) bool { return w.b != nil && pos >= w.off && pos < w.off+int64(len(w.b)) })
 	if i < 0 {
-		i = len(f.wins) - 1
+		for i = len(f.wins) - 1; i >= 0 && f.wins[i].pins > 0; i-- {
+		}
+		if i < 0 {
+			return window{}, errPinned
+		}
 		if w := f.wins[i]; w.b != nil {
 			f.wins[i].b = nil
 			if err := unix.Munmap(w.b); err != nil {

@@ -58,3 +58,68 @@ func TestFileWindows(t *testing.T) {
 		t.Errorf("ReadAt past the end = %d, %v; want 10, EOF", n, err)
 	}
 }
+
+// A view pins its window: reads elsewhere evict only unpinned windows, go
+// around the windows when all are pinned, and a released window can go.
+func TestFileView(t *testing.T) {
+	const size = 6 * WindowSize
+	data := make([]byte, size)
+	for i := 0; i < size; i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], uint64(i))
+	}
+	name := filepath.Join(t.TempDir(), "core")
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, ok := f.View(WindowSize-100, 200); ok {
+		t.Error("View across two windows: ok, want not")
+	}
+	if _, _, ok := f.View(size-100, 200); ok {
+		t.Error("View past the end: ok, want not")
+	}
+	var releases []func()
+	for w := int64(0); w < mapWindows; w++ {
+		off := w*WindowSize + 4096
+		b, release, ok := f.View(off, 8192)
+		if !ok || !bytes.Equal(b, data[off:off+8192]) || cap(b) != 8192 {
+			t.Fatalf("View(%#x, 8192) = %d bytes (cap %d), ok %v, or wrong bytes", off, len(b), cap(b), ok)
+		}
+		releases = append(releases, release)
+	}
+	maps := f.maps
+	b := make([]byte, 64)
+	off := int64(5 * WindowSize)
+	if n, err := f.ReadAt(b, off); err != nil || n != 64 || !bytes.Equal(b, data[off:off+64]) {
+		t.Fatalf("ReadAt with every window pinned = %d, %v, or wrong bytes", n, err)
+	}
+	if f.maps != maps || !f.Mmap {
+		t.Fatalf("ReadAt with every window pinned mapped %d windows (mmap %v), want none and mmap kept", f.maps-maps, f.Mmap)
+	}
+	if _, _, ok := f.View(off, 64); ok {
+		t.Error("View with every window pinned: ok, want not")
+	}
+	releases[1]()
+	releases[1]() // twice: no effect
+	if n, err := f.ReadAt(b, off); err != nil || n != 64 || !bytes.Equal(b, data[off:off+64]) {
+		t.Fatalf("ReadAt after a release = %d, %v, or wrong bytes", n, err)
+	}
+	if f.maps != maps+1 {
+		t.Fatalf("ReadAt after a release mapped %d windows, want 1 (in the released one's place)", f.maps-maps)
+	}
+	for w, release := range releases {
+		if w == 1 {
+			continue
+		}
+		// The pinned windows stayed: their views still read.
+		o := int64(w)*WindowSize + 4096
+		if n, err := f.ReadAt(b, o); err != nil || n != 64 || !bytes.Equal(b, data[o:o+64]) || f.maps != maps+1 {
+			t.Fatalf("ReadAt in pinned window %d = %d, %v (maps %d), want no remap", w, n, err, f.maps-maps)
+		}
+		release()
+	}
+}

@@ -13,3 +13,6 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, o
 
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }
+
+// View has no mapped windows to offer here: callers use ReadAt.
+func (f *File) View(off int64, n int) (b []byte, release func(), ok bool) { return nil, nil, false }
