@@ -19,6 +19,17 @@
 //
 // len(o) (the limit), far and the last two match distances (rep0, rep1)
 // stay in memory: they are read near matches only.
+//
+// The probing is two loops. repscan, at the start and for the first
+// lzoRepProbes+1 bytes after a match, tries the last two distances before
+// the table's candidate and steps by one. scan, after them, probes the
+// table alone, in the fewest instructions: most of the encoder's time is
+// there. Its test for an entry of an earlier call is branch-free (a page's
+// table is mostly such entries, a branch on them mispredicted often), and
+// its head is aligned. Measured on one CPU against the loop that tested the
+// distances at every byte, page by page on a core's kernel pages and mixed
+// pages, against liblzo2 in the same rounds: from 0.95x and 0.96x of
+// liblzo2's speed to 0.99-1.08x and 1.01-1.02x.
 TEXT ·lzoEncode(SB), NOSPLIT, $16-73
 	MOVQ $0, rep0-8(SP)
 	MOVQ $0, rep1-16(SP)
@@ -32,43 +43,65 @@ TEXT ·lzoEncode(SB), NOSPLIT, $16-73
 	XORQ R13, R13
 	XORQ R14, R14
 	MOVQ $-1, R15
+	JMP  repscan
+
+	PCALIGN $32
 
 scan:
-	// while i < len(src)-8: probe the hash of the 4 bytes at i.
-	CMPQ R12, R8
-	JGE  tail
-	MOVQ R12, R9
-	SUBQ R13, R9 // i-lit
+	// i-lit > lzoRepProbes, i < len(src)-8: probe the hash of the 4
+	// bytes at i.
 	MOVL (SI)(R12*1), AX
 	IMUL3L $-1640531535, AX, DX // 0x9E3779B1
 	SHRL $(32-14), DX
 	MOVL (R10)(DX*4), BX
 	LEAL (R11)(R12*1), CX
 	MOVL CX, (R10)(DX*4)
-	CMPQ R9, $3 // lzoRepProbes
-	JLE  reps
+	// cand = entry-base; a borrow: an entry of an earlier call, which
+	// then reads src[0] and counts as a mismatch, without a branch of its
+	// own (most entries of a page are of earlier pages, too many for the
+	// branch to be predicted).
+	XORL CX, CX
+	SUBL R11, BX
+	CMOVLCS CX, BX
+	SBBL CX, CX
+	MOVL (SI)(BX*1), DX
+	XORL AX, DX
+	ORL  CX, DX
+	JEQ  cand
 
-probe:
-	SUBL R11, BX // cand = entry-base; a borrow: an entry of an earlier call
-	JCS  miss
-	CMPL AX, (SI)(BX*1)
-	JNE  miss
+miss:
+	// i += 1 + (i-lit)>>5
+	MOVQ R12, R9
+	SUBQ R13, R9
+	SHRQ $5, R9
+	LEAQ 1(R12)(R9*1), R12
+	CMPQ R12, R8
+	JLT  scan
+	JMP  tail
+
+cand:
+	// In pages over 48 KiB, the candidate may be too far.
 	CMPB far+12(FP), $0
 	JEQ  found
 	MOVQ R12, CX
 	SUBQ BX, CX
 	CMPQ CX, $49151 // lzoM4MaxOff
 	JLE  found
+	JMP  miss
 
-miss:
-	// i += 1 + (i-lit)>>5
-	SHRQ $5, R9
-	LEAQ 1(R12)(R9*1), R12
-	JMP  scan
-
-reps:
-	// Up to lzoRepProbes bytes after a match: the last two distances
-	// first (the last one cannot match right at its end).
+repscan:
+	// i-lit <= lzoRepProbes: the last two distances first (the last one
+	// cannot match right at its end), then the table's candidate.
+	CMPQ R12, R8
+	JGE  tail
+	MOVL (SI)(R12*1), AX
+	IMUL3L $-1640531535, AX, DX
+	SHRL $(32-14), DX
+	MOVL (R10)(DX*4), BX
+	LEAL (R11)(R12*1), CX
+	MOVL CX, (R10)(DX*4)
+	MOVQ R12, R9
+	SUBQ R13, R9 // i-lit
 	TESTQ R9, R9
 	JEQ  rep1
 	MOVQ rep0-8(SP), DX
@@ -84,13 +117,34 @@ reps:
 rep1:
 	MOVQ rep1-16(SP), DX
 	TESTQ DX, DX
-	JEQ  probe
+	JEQ  reptable
 	MOVQ R12, CX
 	SUBQ DX, CX
 	CMPL AX, (SI)(CX*1)
-	JNE  probe
+	JNE  reptable
 	MOVQ CX, BX
 	JMP  found
+
+reptable:
+	SUBL R11, BX
+	JCS  repnext
+	CMPL AX, (SI)(BX*1)
+	JNE  repnext
+	CMPB far+12(FP), $0
+	JEQ  found
+	MOVQ R12, CX
+	SUBQ BX, CX
+	CMPQ CX, $49151 // lzoM4MaxOff
+	JLE  found
+
+repnext:
+	// The step is 1 here; at i-lit = lzoRepProbes+1 the scan takes over.
+	INCQ R12
+	CMPQ R9, $3 // lzoRepProbes
+	JLT  repscan
+	CMPQ R12, R8
+	JLT  scan
+	JMP  tail
 
 found:
 	MOVQ $4, DX
@@ -337,7 +391,7 @@ mdist:
 advance:
 	ADDQ DX, R12
 	MOVQ R12, R13
-	JMP  scan
+	JMP  repscan
 
 tail:
 	// The last literals, then the end marker.
