@@ -141,8 +141,8 @@ type processFunc func(dst, page []byte) (out []byte, flags uint32)
 
 // pipeline reads the pages of ranges in order, runs process on them on
 // workers goroutines, and hands them to emit in pfn order. Memory is bounded
-// by inflight chunks of chunkPages pages (two buffers each), whatever the
-// dump's size.
+// by inflight chunks of chunkPages pages (two buffers each, or one if the
+// source lends its pages in place), whatever the dump's size.
 type pipeline struct {
 	src        io.ReaderAt
 	ranges     iter.Seq[pageRange]
@@ -170,7 +170,9 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 			continue
 		}
 		free <- &chunk{
-			in:    make([]byte, p.chunkPages*int(p.pageSize)),
+			// in is made when a chunk's pages cannot be read in place
+			// (view): from /proc/vmcore, only at a PT_LOAD's partial
+			// pages, so most chunks of a capture never need it.
 			out:   make([]byte, 0, p.chunkPages*int(p.pageSize)),
 			pages: make([]pageOut, 0, p.chunkPages),
 		}
@@ -310,6 +312,9 @@ func (p *pipeline) work(c *chunk, proc processFunc) error {
 	if ok {
 		c.release = release
 	} else {
+		if c.in == nil {
+			c.in = make([]byte, p.chunkPages*int(p.pageSize))
+		}
 		in = c.in
 		if err := readPages(p.src, c.r, c.pfn, c.n, p.pageSize, in); err != nil {
 			return err
