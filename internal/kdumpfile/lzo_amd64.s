@@ -204,7 +204,31 @@ matched:
 	JMP  match
 
 literals:
-	// CX (≥ 1) literals from src[lit:], as lzoLiterals writes them.
+	// CX (≥ 1) literals from src[lit:], as lzoLiterals writes them. Up
+	// to 16 (4 or more after a match, any at the start or after a literal
+	// run): a one-byte length and one 16-byte copy, when src and o have
+	// the room for it.
+	CMPQ CX, $16
+	JGT  litslow
+	LEAQ 8(R13), R9
+	CMPQ R9, R8 // lit+16 <= len(src)
+	JGT  litslow
+	LEAQ 17(R14), R9
+	CMPQ R9, o_len+48(FP)
+	JGT  litslow
+	LEAQ 17(CX), AX
+	TESTQ R15, R15
+	JLT  litfast
+	LEAQ -3(CX), AX
+
+litfast:
+	MOVB AX, (DI)(R14*1)
+	MOVOU (SI)(R13*1), X0
+	MOVOU X0, 1(DI)(R14*1)
+	LEAQ 1(R14)(CX*1), R14
+	JMP  copied
+
+litslow:
 	TESTQ R15, R15
 	JGE  lit3s
 	CMPQ CX, $238
