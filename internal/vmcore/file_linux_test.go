@@ -12,12 +12,12 @@ import (
 	"testing"
 )
 
-// Reads that take turns among a few places map each place's window once;
-// a place more evicts the least recently used window.
-func TestFileWindows(t *testing.T) {
-	const size = 6 * WindowSize
+// testFile opens a file of size bytes, each 8 its own offset, and returns
+// it (closed at the test's end) and its bytes.
+func testFile(t *testing.T, size int) (*File, []byte) {
+	t.Helper()
 	data := make([]byte, size)
-	for i := 0; i < size; i += 8 {
+	for i := 0; i+8 <= size; i += 8 {
 		binary.LittleEndian.PutUint64(data[i:], uint64(i))
 	}
 	name := filepath.Join(t.TempDir(), "core")
@@ -28,7 +28,15 @@ func TestFileWindows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f, data
+}
+
+// Reads that take turns among a few places map each place's window once;
+// a place more evicts the least recently used window.
+func TestFileWindows(t *testing.T) {
+	const size = 6 * WindowSize
+	f, data := testFile(t, size)
 	read := func(off int64, n int) {
 		t.Helper()
 		b := make([]byte, n)
@@ -63,19 +71,7 @@ func TestFileWindows(t *testing.T) {
 // around the windows when all are pinned, and a released window can go.
 func TestFileView(t *testing.T) {
 	const size = 6 * WindowSize
-	data := make([]byte, size)
-	for i := 0; i < size; i += 8 {
-		binary.LittleEndian.PutUint64(data[i:], uint64(i))
-	}
-	name := filepath.Join(t.TempDir(), "core")
-	if err := os.WriteFile(name, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := OpenFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := testFile(t, size)
 	if _, _, ok := f.View(WindowSize-100, 200); ok {
 		t.Error("View across two windows: ok, want not")
 	}
