@@ -80,13 +80,18 @@ miss:
 	JMP  tail
 
 cand:
-	// In pages over 48 KiB, the candidate may be too far.
+	// The table's candidate, of either loop: in pages over 48 KiB it may
+	// be too far, and the loop it came from goes on.
 	CMPB far+12(FP), $0
 	JEQ  found
 	MOVQ R12, CX
 	SUBQ BX, CX
 	CMPQ CX, $49151 // lzoM4MaxOff
 	JLE  found
+	MOVQ R12, R9
+	SUBQ R13, R9
+	CMPQ R9, $3 // lzoRepProbes
+	JLE  repnext
 	JMP  miss
 
 repscan:
@@ -129,13 +134,7 @@ reptable:
 	SUBL R11, BX
 	JCS  repnext
 	CMPL AX, (SI)(BX*1)
-	JNE  repnext
-	CMPB far+12(FP), $0
-	JEQ  found
-	MOVQ R12, CX
-	SUBQ BX, CX
-	CMPQ CX, $49151 // lzoM4MaxOff
-	JLE  found
+	JEQ  cand
 
 repnext:
 	// The step is 1 here; at i-lit = lzoRepProbes+1 the scan takes over.
