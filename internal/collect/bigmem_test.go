@@ -292,25 +292,34 @@ func TestHeapPerCPUAndPTLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Create(filepath.Join(t.TempDir(), "dump"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var w io.Writer = f
-			if o.Format == collect.FormatFlat {
-				w = stream{f}
-			}
-			peak := peakHeap(func() {
-				var c *vmcore.Core
-				if c, err = vmcore.Open(im, im.Size()); err == nil {
-					_, err = collect.Collect(context.Background(), im, c, w, o)
+			// The least of three runs: when the GC runs against a buffer
+			// of the writer's moves a peak by 1 MiB, 256 bytes in each of
+			// the 4096 CPUs or PT_LOADs the difference is divided by.
+			var least uint64
+			for run := 0; run < 3; run++ {
+				f, err := os.Create(filepath.Join(t.TempDir(), "dump"))
+				if err != nil {
+					t.Fatal(err)
 				}
-			})
-			f.Close()
-			if err != nil {
-				t.Fatalf("Collect(%d CPUs, %d PT_LOADs) = %v", cc.CPUs, len(cc.Segments), err)
+				var w io.Writer = f
+				if o.Format == collect.FormatFlat {
+					w = stream{f}
+				}
+				peak := peakHeap(func() {
+					var c *vmcore.Core
+					if c, err = vmcore.Open(im, im.Size()); err == nil {
+						_, err = collect.Collect(context.Background(), im, c, w, o)
+					}
+				})
+				f.Close()
+				if err != nil {
+					t.Fatalf("Collect(%d CPUs, %d PT_LOADs) = %v", cc.CPUs, len(cc.Segments), err)
+				}
+				if run == 0 || peak < least {
+					least = peak
+				}
 			}
-			peaks = append(peaks, peak)
+			peaks = append(peaks, least)
 		}
 		perCPU := float64(int64(peaks[1])-int64(peaks[0])) / (n - 1)
 		perRange := float64(int64(peaks[2])-int64(peaks[0])) / (n - 1)
