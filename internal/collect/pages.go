@@ -24,6 +24,10 @@ type pageRange struct {
 	whole      bool // (ELF writer) copy load as it is
 }
 
+// fileOffset is the offset in the core file of physical address addr, which
+// is inside r's file image.
+func (r pageRange) fileOffset(addr uint64) uint64 { return r.load.Offset + (addr - r.load.Paddr) }
+
 // pageRanges maps the core's physical memory to page frames. Like
 // makedumpfile's first bitmap, a PT_LOAD covers [paddr/ps, (paddr+memsz)/ps)
 // (both ends round down), and a frame covered by several PT_LOADs (the kernel
@@ -58,7 +62,7 @@ func readPages(src io.ReaderAt, r pageRange, pfn uint64, n int, ps uint64, buf [
 	}
 	clear(buf[:fileLo-lo])
 	clear(buf[fileHi-lo:])
-	off := int64(r.load.Offset + (fileLo - r.load.Paddr))
+	off := int64(r.fileOffset(fileLo))
 	if m, err := src.ReadAt(buf[fileLo-lo:fileHi-lo], off); m < int(fileHi-fileLo) {
 		return fmt.Errorf("read pfn %#x..%#x at file offset %#x: got %d of %d bytes: %w", pfn, pfn+uint64(n), off, m, fileHi-fileLo, err)
 	}
@@ -75,15 +79,14 @@ type viewer interface {
 }
 
 // view returns the n pages from pfn on in place, and the function that
-// gives them back, if they are all inside r's file image and src lends
-// them.
-func view(src io.ReaderAt, r pageRange, pfn uint64, n int, ps uint64) ([]byte, func(), bool) {
-	v, ok := src.(viewer)
-	lo, hi := pfn*ps, (pfn+uint64(n))*ps
-	if !ok || lo < r.load.Paddr || hi > r.load.Paddr+r.load.Filesz {
+// gives them back, if they are all inside r's file image and the source
+// lends them (p.lender).
+func (p *pipeline) view(r pageRange, pfn uint64, n int) ([]byte, func(), bool) {
+	lo, hi := pfn*p.pageSize, (pfn+uint64(n))*p.pageSize
+	if p.lender == nil || lo < r.load.Paddr || hi > r.load.Paddr+r.load.Filesz {
 		return nil, nil, false
 	}
-	return v.View(int64(r.load.Offset+(lo-r.load.Paddr)), int(hi-lo))
+	return p.lender.View(int64(r.fileOffset(lo)), int(hi-lo))
 }
 
 // zeroPage is compared with pages up to its size: bytes.Equal is the
@@ -118,9 +121,9 @@ type chunk struct {
 	release func()
 }
 
-// done releases what the chunk's pages lent from the source: after it,
+// releaseView releases what the chunk's pages lent from the source: after it,
 // c.pages must not be used.
-func (c *chunk) done() {
+func (c *chunk) releaseView() {
 	if c.release != nil {
 		c.release()
 		c.release = nil
@@ -154,6 +157,8 @@ type pipeline struct {
 	newProcess func() (processFunc, error)
 	// detectZero marks all-zero pages (zero: true) instead of processing them.
 	detectZero bool
+	// lender is src if it lends its bytes in place (set by run).
+	lender viewer
 	// pool keeps the chunks of a run that ended well for the next run (a
 	// pipeline runs once per window of pfns).
 	pool []*chunk
@@ -163,6 +168,7 @@ type pipeline struct {
 func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	p.lender, _ = p.src.(viewer)
 	free := make(chan *chunk, p.inflight)
 	for i := 0; i < p.inflight; i++ {
 		if i < len(p.pool) {
@@ -239,7 +245,7 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 	var err error
 	for c := range done {
 		if err != nil {
-			c.done()
+			c.releaseView()
 			continue // drain
 		}
 		pending[c.seq] = c
@@ -253,7 +259,7 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 			if err = c.err; err == nil {
 				err = p.emitChunk(ctx, c, emit)
 			}
-			c.done()
+			c.releaseView()
 			free <- c
 			if err != nil {
 				cancel(err)
@@ -262,7 +268,7 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 		}
 	}
 	for _, c := range pending {
-		c.done() // after an error: received, never emitted
+		c.releaseView() // after an error: received, never emitted
 	}
 	if err == nil && next != total {
 		// Stopped before the last chunk without an error of ours: the
@@ -283,10 +289,10 @@ func (p *pipeline) run(ctx context.Context, emit func(pfn uint64, po pageOut) er
 // window ends on a page boundary there: a chunk cut there is read in place
 // rather than copied for straddling two windows. Otherwise it is no limit.
 func (p *pipeline) toWindowEnd(r pageRange, pfn uint64) uint64 {
-	if _, ok := p.src.(viewer); !ok || pfn*p.pageSize < r.load.Paddr {
+	if p.lender == nil || pfn*p.pageSize < r.load.Paddr {
 		return math.MaxUint64
 	}
-	off := r.load.Offset + (pfn*p.pageSize - r.load.Paddr)
+	off := r.fileOffset(pfn * p.pageSize)
 	left := vmcore.WindowSize - off%vmcore.WindowSize
 	if left%p.pageSize != 0 {
 		return math.MaxUint64
@@ -308,7 +314,7 @@ func (p *pipeline) emitChunk(ctx context.Context, c *chunk, emit func(uint64, pa
 
 func (p *pipeline) work(c *chunk, proc processFunc) error {
 	ps := int(p.pageSize)
-	in, release, ok := view(p.src, c.r, c.pfn, c.n, p.pageSize)
+	in, release, ok := p.view(c.r, c.pfn, c.n)
 	if ok {
 		c.release = release
 	} else {

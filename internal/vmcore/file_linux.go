@@ -26,14 +26,14 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) && off+int64(n) < f.size {
 		pos := off + int64(n)
-		if !f.Mmap {
-			m, err := f.f.ReadAt(p[n:], pos)
-			return n + m, err
+		var w window
+		var err error
+		if f.Mmap {
+			w, err = f.window(pos)
 		}
-		w, err := f.window(pos)
-		if errors.Is(err, errPinned) {
-			// Every window is in use by a view: this read goes around
-			// them.
+		if !f.Mmap || errors.Is(err, errPinned) {
+			// pread: without mmap, or around the windows when views pin
+			// every one.
 			m, err := f.f.ReadAt(p[n:], pos)
 			return n + m, err
 		}
@@ -78,9 +78,10 @@ func (f *File) View(off int64, n int) (b []byte, release func(), ok bool) {
 			return
 		}
 		released = true
-		// The window cannot have moved out: it was pinned.
-		i := slices.IndexFunc(f.wins[:], func(x window) bool { return x.b != nil && x.off == w.off })
-		f.wins[i].pins--
+		// A pinned window stays until Close, which unmaps them all.
+		if i := slices.IndexFunc(f.wins[:], func(x window) bool { return x.b != nil && x.off == w.off }); i >= 0 {
+			f.wins[i].pins--
+		}
 	}
 	lo := off - w.off
 	return w.b[lo : lo+int64(n) : lo+int64(n)], release, true
