@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ukdump/ukdump/internal/blkid"
@@ -74,7 +75,7 @@ func (d *Disk) Open(ctx context.Context) (Dir, error) {
 		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	if err := d.Mount(dev.Path, d.MountPoint, fstype, 0, d.Options); err != nil {
-		return nil, fmt.Errorf("%s: mount %s on %s (type %s, options %q): %w (is the %s module in the image?)", d, dev.Path, d.MountPoint, fstype, d.Options, err, fstype)
+		return nil, fmt.Errorf("%s: mount %s on %s (type %s, options %q): %w (%s)", d, dev.Path, d.MountPoint, fstype, d.Options, err, mountHint(err, fstype))
 	}
 	root := filepath.Join(d.MountPoint, d.Path)
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -82,6 +83,21 @@ func (d *Disk) Open(ctx context.Context) (Dir, error) {
 		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	return &localDir{root: root, name: fmt.Sprintf("%s:%s", dev.Path, d.Path), close: d.unmount}, nil
+}
+
+// mountHint says what to look at after a failed mount: the kernel says
+// ENODEV for a file system type it does not know, EIO when the disk failed
+// the reads (a driver's timeouts, a dying disk, a journal it cannot replay).
+func mountHint(err error, fstype string) string {
+	switch {
+	case errors.Is(err, syscall.ENODEV):
+		return fmt.Sprintf("is the %s module in the image?", fstype)
+	case errors.Is(err, syscall.EIO):
+		return "the disk failed I/O: the capture kernel's messages above say why (e.g. the disk driver's timeouts)"
+	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EUCLEAN):
+		return fmt.Sprintf("is it a %s file system the capture kernel's %s can mount? see its messages above", fstype, fstype)
+	}
+	return fmt.Sprintf("is the %s module in the image? the capture kernel's messages above say more", fstype)
 }
 
 // find polls for the device, every 50ms until ctx is done: a block device

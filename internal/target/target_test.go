@@ -520,6 +520,13 @@ func TestDiskOpenErrors(t *testing.T) {
 			wantMounts: 1,
 		},
 		{
+			name:       "mount fails on I/O",
+			edit:       func(d *Disk, r *recorder) { r.mountErr = syscall.EIO },
+			want:       []string{"mount " + filepath.Join(f.DevRoot, "vdb"), "input/output error", "the disk failed I/O", "messages above"},
+			wantIs:     []error{syscall.EIO},
+			wantMounts: 1,
+		},
+		{
 			name:   "device never appears",
 			edit:   func(d *Disk, r *recorder) { d.Spec = "LABEL=nosuch"; d.Wait = 100 * time.Millisecond },
 			want:   []string{`LABEL="nosuch"`, "after waiting", "--module"},
