@@ -91,6 +91,7 @@ type VM struct {
 	changed chan struct{} // closed and replaced at each new line
 	done    chan struct{} // closed when QEMU has exited and the console is read
 	err     error         // QEMU's exit, valid after done
+	stderr  *tailBuffer   // QEMU's standard error, read after done
 }
 
 // Start boots opts.Disk in QEMU with TCG, -no-reboot unless opts.Reboot,
@@ -113,14 +114,13 @@ func Start(ctx context.Context, opts BootOptions) (*VM, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	var stderr tailBuffer
-	stderr.max = 4096
-	cmd.Stderr = &stderr
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	vm := &VM{cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
+	vm := &VM{cmd: cmd, changed: make(chan struct{}), done: make(chan struct{}), stderr: stderr}
 	vm.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -258,6 +258,18 @@ func (vm *VM) Expect(ctx context.Context, substr string) (Line, error) {
 			return Line{}, fmt.Errorf("console: no %q after %v: %w; last lines:\n%s",
 				substr, time.Since(vm.start).Round(time.Millisecond), ctx.Err(), vm.tail(30))
 		}
+	}
+}
+
+// Stderr returns the last 4 KiB QEMU wrote to its standard error (its
+// warnings, e.g. of a device model's errors), once QEMU has exited; before,
+// it is empty.
+func (vm *VM) Stderr() string {
+	select {
+	case <-vm.done:
+		return string(vm.stderr.b)
+	default:
+		return ""
 	}
 }
 

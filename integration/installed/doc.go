@@ -54,6 +54,12 @@
 //
 //	UKDUMP_E2E_CRASHKERNEL=88 go test -tags e2e -count=1 -timeout 60m -v -run 'TestInstalled/xfs-sata' ./integration/installed/
 //
+// UKDUMP_QEMU_ARGS adds QEMU arguments to every boot (split at spaces;
+// @NAME@ is the boot's name: prepare or crash), e.g. to trace a device
+// model:
+//
+//	UKDUMP_QEMU_ARGS='-trace enable=pci_nvme_err* -D /tmp/qemu-@NAME@.log' go test -tags e2e -count=1 -timeout 60m -v -run 'TestInstalled/^6.1$' ./integration/installed/
+//
 // Each scenario keeps its files in out/e2e-system-NAME: the serial logs (raw,
 // and with the host's time since QEMU started), the dump directory copied off
 // the disk (dump/), the image record and the crash session. The disk image is

@@ -566,6 +566,9 @@ func (e *env) start(ctx context.Context, t *testing.T, dir, name, release, disk,
 	}
 	opts := guest.BootOptions{Kernel: kernel, Initrd: initrd, Disk: disk, RootUUID: uuid, Drive: b.drive, Extra: b.extra,
 		Console: serial, Reboot: reboot, Timeout: 25 * time.Minute}
+	if v := os.Getenv("UKDUMP_QEMU_ARGS"); v != "" {
+		opts.Args = strings.Fields(strings.ReplaceAll(v, "@NAME@", name))
+	}
 	if b.crashkernel != 0 {
 		opts.Cmdline = strings.Replace(guest.DefaultCmdline(uuid), "crashkernel=96M", fmt.Sprintf("crashkernel=%dM", b.crashkernel), 1)
 	}
@@ -588,6 +591,9 @@ func (e *env) start(ctx context.Context, t *testing.T, dir, name, release, disk,
 			t.Log(err)
 		}
 		if t.Failed() {
+			if e := strings.TrimSpace(vm.Stderr()); e != "" {
+				t.Logf("%s boot: QEMU's standard error:\n  %s", name, strings.ReplaceAll(e, "\n", "\n  "))
+			}
 			t.Logf("%s boot: to reproduce: %s", name, vm.CommandLine())
 		}
 	})
