@@ -39,6 +39,11 @@ type Disk struct {
 	Options string
 	// Wait bounds the wait for the device to appear.
 	Wait time.Duration
+	// MountWait bounds the mount (DefaultMountWait if zero): a disk that
+	// stops answering (an NVMe controller timing out in the capture
+	// kernel, a dying disk) holds mount(2) for minutes of driver resets,
+	// and the later targets must still get their turn.
+	MountWait time.Duration
 	// MountPoint is where the device is mounted (created if needed).
 	MountPoint string
 	Finder     blkid.Finder
@@ -74,7 +79,7 @@ func (d *Disk) Open(ctx context.Context) (Dir, error) {
 	if err := os.MkdirAll(d.MountPoint, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", d, err)
 	}
-	if err := d.Mount(dev.Path, d.MountPoint, fstype, 0, d.Options); err != nil {
+	if err := d.mount(ctx, dev.Path, fstype); err != nil {
 		return nil, fmt.Errorf("%s: mount %s on %s (type %s, options %q): %w (%s)", d, dev.Path, d.MountPoint, fstype, d.Options, err, mountHint(err, fstype))
 	}
 	root := filepath.Join(d.MountPoint, d.Path)
@@ -85,11 +90,42 @@ func (d *Disk) Open(ctx context.Context) (Dir, error) {
 	return &localDir{root: root, name: fmt.Sprintf("%s:%s", dev.Path, d.Path), close: d.unmount}, nil
 }
 
+// DefaultMountWait is how long a mount may take: log recovery of the
+// largest XFS or ext4 journal on a slow disk takes well under a minute.
+const DefaultMountWait = 5 * time.Minute
+
+// errMountHung: mount(2) did not return in time.
+var errMountHung = errors.New("mount did not return")
+
+// mount mounts dev on d.MountPoint, giving up after d.MountWait or when
+// ctx ends. A mount given up on stays in the kernel (it cannot be
+// interrupted); the capture goes on without it.
+func (d *Disk) mount(ctx context.Context, dev, fstype string) error {
+	wait := d.MountWait
+	if wait <= 0 {
+		wait = DefaultMountWait
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Mount(dev, d.MountPoint, fstype, 0, d.Options) }()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("%w after %v", errMountHung, wait)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errMountHung, context.Cause(ctx))
+	}
+}
+
 // mountHint says what to look at after a failed mount: the kernel says
 // ENODEV for a file system type it does not know, EIO when the disk failed
 // the reads (a driver's timeouts, a dying disk, a journal it cannot replay).
 func mountHint(err error, fstype string) string {
 	switch {
+	case errors.Is(err, errMountHung):
+		return "the disk is not answering: the capture kernel's messages above say why (e.g. the disk driver's timeouts); the next target is tried"
 	case errors.Is(err, syscall.ENODEV):
 		return fmt.Sprintf("is the %s module in the image?", fstype)
 	case errors.Is(err, syscall.EIO):

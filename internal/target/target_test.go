@@ -569,6 +569,52 @@ func TestDiskOpenErrors(t *testing.T) {
 	}
 }
 
+// A mount that never returns (a disk that stopped answering) ends the
+// target's turn after MountWait, or when the capture's context ends.
+func TestDiskOpenMountHangs(t *testing.T) {
+	f := fakeDisks(t, map[string][]byte{"vdb": ext4Image(t, "crashdump")})
+	for _, tt := range []struct {
+		name   string
+		wait   time.Duration
+		cancel bool
+		want   []string
+	}{
+		{name: "mount wait", wait: 50 * time.Millisecond, want: []string{"mount did not return after 50ms", "not answering", "next target"}},
+		{name: "capture deadline", wait: time.Hour, cancel: true, want: []string{"mount did not return: ", "capture deadline"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var r recorder
+			d := r.disk(f, filepath.Join(t.TempDir(), "mnt"))
+			d.MountWait = tt.wait
+			hung := make(chan struct{})
+			defer close(hung)
+			d.Mount = func(string, string, string, uintptr, string) error { <-hung; return nil }
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			if tt.cancel {
+				time.AfterFunc(50*time.Millisecond, func() { cancel(errors.New("capture deadline")) })
+			}
+			start := time.Now()
+			dir, err := d.Open(ctx)
+			if err == nil {
+				dir.Close()
+				t.Fatalf("%v.Open() = %v, nil, want error", d, dir)
+			}
+			if el := time.Since(start); el > 10*time.Second {
+				t.Errorf("%v.Open() returned after %v, want soon after 50ms", d, el)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v.Open() = %q, want it to contain %q", d, err, w)
+				}
+			}
+			if !errors.Is(err, errMountHung) {
+				t.Errorf("%v.Open() = %v, want errors.Is errMountHung", d, err)
+			}
+		})
+	}
+}
+
 func TestParseDumpDirName(t *testing.T) {
 	crash := time.Date(2026, 12, 1, 22, 10, 5, 0, time.UTC)
 	for name, want := range map[string]string{"web-1-20261201T221005Z": "web-1", "web-1-20261201T221005Z.2": "web-1"} {
