@@ -23,6 +23,7 @@ import (
 
 	"github.com/ukdump/ukdump/integration/guest"
 	cv "github.com/ukdump/ukdump/integration/internal/crashvm"
+	"github.com/ukdump/ukdump/internal/target"
 	"github.com/ukdump/ukdump/packaging"
 )
 
@@ -191,7 +192,9 @@ func setup(ctx context.Context, t *testing.T) *env {
 }
 
 // run makes the scenario's disk, boots it (first prepare's kernel, if any),
-// crashes it, lets it boot again, and checks the console and the disk.
+// crashes it, lets it boot again, and checks the console and the disk. A
+// first attempt lost to the emulated NVMe controller (nvmeStall) is made
+// once more from a new disk; a second is a failure like any other.
 func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	dir := filepath.Join(e.repo, "out", "e2e-system-"+sc.name)
 	if err := os.RemoveAll(dir); err != nil {
@@ -200,6 +203,44 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if stall := e.attempt(ctx, t, sc, dir, "crash", true); stall != "" {
+		t.Logf("RETRY %s: the emulated NVMe controller stopped completing I/O in the capture kernel, so the capture could not mount its disk (QEMU's NVMe model; console-crash.txt):\n  %s\nbooting the scenario once more from a new disk", sc.name, stall)
+		if stall := e.attempt(ctx, t, sc, dir, "crash-again", false); stall != "" {
+			t.Errorf("the emulated NVMe controller stalled again in the second attempt:\n  %s", stall)
+		}
+	}
+}
+
+// nvmeStall matches the capture kernel's NVMe driver timing out on an I/O
+// queue.
+var nvmeStall = regexp.MustCompile(`nvme nvme\d+: I/O \d+ .*QID [1-9]\d* timeout, (aborting|reset controller|disable controller)`)
+
+func TestNVMeStallPattern(t *testing.T) {
+	for line, want := range map[string]bool{
+		// The capture kernel's lines in the stalled attempts (6.1.0-57).
+		"[   33.950609] nvme nvme0: I/O 32 (I/O Cmd) QID 1 timeout, aborting": true,
+		"[   64.669457] nvme nvme0: I/O 32 QID 1 timeout, reset controller":   true,
+		"[   95.389461] nvme nvme0: I/O 4 QID 1 timeout, disable controller":  true,
+		// A lost interrupt: the I/O completed.
+		"[   37.920588] nvme nvme0: I/O 457 QID 1 timeout, completion polled": false,
+		"[    2.010064] nvme nvme0: 1/0/0 default/read/poll queues":           false,
+		"[   33.952885] nvme nvme0: Abort status: 0x0":                        false,
+	} {
+		if got := nvmeStall.MatchString(line); got != want {
+			t.Errorf("nvmeStall.MatchString(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
+
+// attempt is one run of the scenario, its crash boot named bootName. With
+// mayRetry, a capture that failed while the capture kernel's NVMe driver
+// timed out on the disk's I/O queue ends the attempt before any check and
+// returns those console lines, for run to try again: QEMU 7.2's NVMe model
+// (Debian 12's) now and then stops completing a kexec'd kernel's I/O, from
+// the first reads of the capture's mount on, through the driver's
+// controller resets (on 2026-12-04: 3 of 21 crash boots of the 6.1
+// scenario, one of them in CI; see docs/design.md, Tests).
+func (e *env) attempt(ctx context.Context, t *testing.T, sc scenario, dir, bootName string, mayRetry bool) (stall string) {
 	var units []unit
 	if sc.prepare != "" {
 		units = append(units, prepareUnit(sc.prepare))
@@ -274,7 +315,7 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 
 	// The crash boot: boot, build and load, crash, capture, boot again,
 	// report, power off.
-	r := e.start(ctx, t, dir, "crash", sc.crash, disk, uuid, true, b)
+	r := e.start(ctx, t, dir, bootName, sc.crash, disk, uuid, true, b)
 	if sc.refuse {
 		r.expect(prefix+"refuse: kexec_crash_loaded", 8*time.Minute)
 		t.Run("refusal", func(t *testing.T) { checkRefusal(t, r.lines(prefix+"refuse: "), sc.prepare, sc.crash) })
@@ -286,7 +327,22 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	r.expect(prefix+"crash: ukdump test --yes", 3*time.Minute)
 	panicked := r.expect("Kernel panic - not syncing: sysrq triggered crash", 2*time.Minute)
 	capture := r.expect("] Linux version ", 2*time.Minute)
-	result := r.expect("ukdump: result=", 5*time.Minute)
+	// A disk that stops answering holds the mount for up to
+	// target.DefaultMountWait.
+	result := r.expect("ukdump: result=", target.DefaultMountWait+3*time.Minute)
+	if mayRetry && !t.Failed() && !strings.Contains(result.Text, "result=saved") {
+		var stalled []string
+		for _, l := range r.vm.Lines()[r.index(capture):r.index(result)] {
+			if nvmeStall.MatchString(l.Text) {
+				stalled = append(stalled, l.Text)
+			}
+		}
+		if len(stalled) > 0 {
+			r.vm.Kill()
+			r.vm.Wait() //nolint:errcheck // killed
+			return strings.Join(append(stalled[:min(len(stalled), 3):min(len(stalled), 3)], result.Text), "\n  ")
+		}
+	}
 	boot2 := r.expect("] Linux version ", 3*time.Minute)
 	report, ok := r.unitDone(reportUnitDesc, 8*time.Minute)
 	if !ok {
@@ -399,10 +455,11 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 		t.Logf("ukdump status after the crash:\n  %s", strings.Join(r.lines(prefix+"report: status: "), "\n  "))
 	}
 	if t.Failed() {
-		return
+		return ""
 	}
 	t.Logf("PASS %s: QEMU start → ukdump.service active %.1fs; crash → dump saved %.1fs; crash → rebooted %.1fs; crash → boot report %.1fs; image %d bytes",
 		sc.name, svc.At.Seconds(), (result.At - panicked.At).Seconds(), (boot2.At - panicked.At).Seconds(), (report.At - panicked.At).Seconds(), imageSize)
+	return ""
 }
 
 // prepareBoot boots release once, so that ukdump.service builds its image,
