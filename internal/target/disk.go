@@ -125,12 +125,12 @@ func (d *Disk) mount(ctx context.Context, dev, fstype string) error {
 func mountHint(err error, fstype string) string {
 	switch {
 	case errors.Is(err, errMountHung):
-		return "the disk is not answering: the capture kernel's messages above say why (e.g. the disk driver's timeouts); the next target is tried"
+		return "the disk is not answering: the capture kernel's messages above say why (e.g. the disk driver's timeouts); any later target is tried"
 	case errors.Is(err, syscall.ENODEV):
 		return fmt.Sprintf("is the %s module in the image?", fstype)
 	case errors.Is(err, syscall.EIO):
 		return "the disk failed I/O: the capture kernel's messages above say why (e.g. the disk driver's timeouts)"
-	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EUCLEAN):
+	case errors.Is(err, syscall.EINVAL):
 		return fmt.Sprintf("is it a %s file system the capture kernel's %s can mount? see its messages above", fstype, fstype)
 	}
 	return fmt.Sprintf("is the %s module in the image? the capture kernel's messages above say more", fstype)

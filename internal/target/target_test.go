@@ -579,7 +579,7 @@ func TestDiskOpenMountHangs(t *testing.T) {
 		cancel bool
 		want   []string
 	}{
-		{name: "mount wait", wait: 50 * time.Millisecond, want: []string{"mount did not return after 50ms", "not answering", "next target"}},
+		{name: "mount wait", wait: 50 * time.Millisecond, want: []string{"mount did not return after 50ms", "not answering", "later target"}},
 		{name: "capture deadline", wait: time.Hour, cancel: true, want: []string{"mount did not return: ", "capture deadline"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
