@@ -194,7 +194,8 @@ func setup(ctx context.Context, t *testing.T) *env {
 // run makes the scenario's disk, boots it (first prepare's kernel, if any),
 // crashes it, lets it boot again, and checks the console and the disk. A
 // first attempt lost to the emulated NVMe controller (nvmeStall) is made
-// once more from a new disk; a second is a failure like any other.
+// once more from a new disk; in the second, a stall fails the checks like
+// any other failed capture.
 func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	dir := filepath.Join(e.repo, "out", "e2e-system-"+sc.name)
 	if err := os.RemoveAll(dir); err != nil {
@@ -205,9 +206,7 @@ func (e *env) run(ctx context.Context, t *testing.T, sc scenario) {
 	}
 	if stall := e.attempt(ctx, t, sc, dir, "crash", true); stall != "" {
 		t.Logf("RETRY %s: the emulated NVMe controller stopped completing I/O in the capture kernel, so the capture could not mount its disk (QEMU's NVMe model; console-crash.txt):\n  %s\nbooting the scenario once more from a new disk", sc.name, stall)
-		if stall := e.attempt(ctx, t, sc, dir, "crash-again", false); stall != "" {
-			t.Errorf("the emulated NVMe controller stalled again in the second attempt:\n  %s", stall)
-		}
+		e.attempt(ctx, t, sc, dir, "crash-again", false) // a stall now fails its checks
 	}
 }
 
