@@ -294,11 +294,36 @@ func TestCaptureHungStep(t *testing.T) {
 	env := r.env(&console)
 	block := make(chan struct{})
 	defer close(block)
-	env.Mount = func(string, string, string, uintptr, string) error { <-block; return nil } // a mount that never returns
+	env.LoadModule = func(string) error { <-block; return nil } // a step that never returns and knows no deadline
 	env.Grace = 100 * time.Millisecond
 	o := capture.Run(env)
 	if o.Result != capture.ResultFailed || o.Action != "halt" || !strings.Contains(o.Err.Error(), "hung") {
 		t.Fatalf("Run = %+v, want failed as hung", o)
+	}
+}
+
+// A mount that never returns (a disk that stopped answering) ends at the
+// capture's deadline as that target's failure, before the hung-capture
+// guard.
+func TestCaptureMountHangs(t *testing.T) {
+	r := newFakeRoot(t, diskConfig+"deadline = \"100ms\"\n", true)
+	var console bytes.Buffer
+	env := r.env(&console)
+	block := make(chan struct{})
+	defer close(block)
+	env.Mount = func(string, string, string, uintptr, string) error { <-block; return nil }
+	env.Grace = 10 * time.Second
+	o := capture.Run(env)
+	if o.Result != capture.ResultFailed || o.Action != "halt" {
+		t.Fatalf("Run = %+v, want failed", o)
+	}
+	for _, w := range []string{"target 0", "mount did not return", "capture deadline of 100ms passed", "not answering"} {
+		if !strings.Contains(o.Err.Error(), w) {
+			t.Errorf("Run's error %q does not say %q", o.Err, w)
+		}
+	}
+	if strings.Contains(o.Err.Error(), "hung") {
+		t.Errorf("Run's error %q: the hung-capture guard ended it, want the mount's own bound", o.Err)
 	}
 }
 
