@@ -237,7 +237,7 @@ func TestNVMeStallPattern(t *testing.T) {
 // returns those console lines, for run to try again: QEMU 7.2's NVMe model
 // (Debian 12's) now and then stops completing a kexec'd kernel's I/O, from
 // the first reads of the capture's mount on, through the driver's
-// controller resets (on 2026-12-04: 3 of 21 crash boots of the 6.1
+// controller resets (on 2026-12-04: 3 of 22 crash boots of the 6.1
 // scenario, one of them in CI; see docs/design.md, Tests).
 func (e *env) attempt(ctx context.Context, t *testing.T, sc scenario, dir, bootName string, mayRetry bool) (stall string) {
 	var units []unit
