@@ -339,7 +339,7 @@ func (e *env) attempt(ctx context.Context, t *testing.T, sc scenario, dir, bootN
 		if len(stalled) > 0 {
 			r.vm.Kill()
 			r.vm.Wait() //nolint:errcheck // killed
-			return strings.Join(append(stalled[:min(len(stalled), 3):min(len(stalled), 3)], result.Text), "\n  ")
+			return strings.Join(append(stalled[:min(len(stalled), 3)], result.Text), "\n  ")
 		}
 	}
 	boot2 := r.expect("] Linux version ", 3*time.Minute)

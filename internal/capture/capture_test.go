@@ -288,15 +288,25 @@ func TestCaptureDeadline(t *testing.T) {
 	}
 }
 
-func TestCaptureHungStep(t *testing.T) {
+// runHanging runs a capture with a 100ms deadline whose step set up by hang
+// never returns (until the test ends).
+func runHanging(t *testing.T, grace time.Duration, hang func(env *capture.Env, block <-chan struct{})) capture.Outcome {
+	t.Helper()
 	r := newFakeRoot(t, diskConfig+"deadline = \"100ms\"\n", true)
 	var console bytes.Buffer
 	env := r.env(&console)
 	block := make(chan struct{})
-	defer close(block)
-	env.LoadModule = func(string) error { <-block; return nil } // a step that never returns and knows no deadline
-	env.Grace = 100 * time.Millisecond
-	o := capture.Run(env)
+	t.Cleanup(func() { close(block) })
+	hang(&env, block)
+	env.Grace = grace
+	return capture.Run(env)
+}
+
+func TestCaptureHungStep(t *testing.T) {
+	// A step that never returns and knows no deadline.
+	o := runHanging(t, 100*time.Millisecond, func(env *capture.Env, block <-chan struct{}) {
+		env.LoadModule = func(string) error { <-block; return nil }
+	})
 	if o.Result != capture.ResultFailed || o.Action != "halt" || !strings.Contains(o.Err.Error(), "hung") {
 		t.Fatalf("Run = %+v, want failed as hung", o)
 	}
@@ -306,14 +316,9 @@ func TestCaptureHungStep(t *testing.T) {
 // capture's deadline as that target's failure, before the hung-capture
 // guard.
 func TestCaptureMountHangs(t *testing.T) {
-	r := newFakeRoot(t, diskConfig+"deadline = \"100ms\"\n", true)
-	var console bytes.Buffer
-	env := r.env(&console)
-	block := make(chan struct{})
-	defer close(block)
-	env.Mount = func(string, string, string, uintptr, string) error { <-block; return nil }
-	env.Grace = 10 * time.Second
-	o := capture.Run(env)
+	o := runHanging(t, 10*time.Second, func(env *capture.Env, block <-chan struct{}) {
+		env.Mount = func(string, string, string, uintptr, string) error { <-block; return nil }
+	})
 	if o.Result != capture.ResultFailed || o.Action != "halt" {
 		t.Fatalf("Run = %+v, want failed", o)
 	}
